@@ -1,0 +1,290 @@
+//! The platform against a real Postgres: error shapes, readiness through an outage, migrations.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_web::{HttpResponse, test, web};
+use diesel::prelude::*;
+use diesel_migrations::embed_migrations;
+use meridian_platform::testing::{TestDb, test_config, test_platform, with_database};
+use meridian_platform::{ApiError, Platform, SchemaMigrations, ServiceDef};
+use serde::Deserialize;
+
+static SERVICE: ServiceDef = ServiceDef {
+    name: "platformtest",
+    version: "1.2.3",
+    default_port: 0,
+    schema: "platformtest",
+    migrations: &[SchemaMigrations {
+        schema: "platformtest",
+        migrations: embed_migrations!("tests/fixture_migrations"),
+    }],
+    openapi: utoipa::openapi::OpenApi::default,
+};
+
+diesel::table! {
+    widgets (id) {
+        id -> Int4,
+        name -> Text,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWidget {
+    name: String,
+}
+
+async fn create(platform: web::Data<Platform>, body: web::Json<NewWidget>) -> Result<HttpResponse, ApiError> {
+    let name = body.into_inner().name;
+    let id: i32 = platform
+        .db
+        .run(move |conn| {
+            Ok(diesel::insert_into(widgets::table)
+                .values(widgets::name.eq(name))
+                .returning(widgets::id)
+                .get_result(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({"id": id})))
+}
+
+async fn fetch(platform: web::Data<Platform>, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let name: String =
+        platform.db.run(move |conn| Ok(widgets::table.find(id).select(widgets::name).first(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "name": name})))
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/widgets").post(create)).service(web::resource("/widgets/{id}").get(fetch));
+}
+
+async fn problem(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    req: test::TestRequest,
+    status: u16,
+) -> serde_json::Value {
+    let res = test::call_service(app, req.to_request()).await;
+    assert_eq!(res.status().as_u16(), status);
+    assert_eq!(res.headers().get("content-type").unwrap(), "application/problem+json");
+    assert!(res.headers().contains_key("x-request-id"));
+    let body: serde_json::Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    assert_eq!(body["status"], status);
+    body
+}
+
+#[actix_rt::test]
+async fn errors_are_problem_json_with_the_right_status() {
+    let db = TestDb::new(&SERVICE);
+    let app = test::init_service(test_platform(&SERVICE, &db, &[("MAX_JSON_BYTES", "1024")]).app(routes)).await;
+
+    let created = test::TestRequest::post().uri("/widgets").set_json(serde_json::json!({"name": "gear"})).to_request();
+    assert_eq!(test::call_service(&app, created).await.status(), 201);
+
+    let body = problem(
+        &app,
+        test::TestRequest::post()
+            .uri("/widgets")
+            .insert_header(("content-type", "application/json"))
+            .set_payload("{\"name\": "),
+        400,
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("malformed JSON"));
+    let body =
+        problem(&app, test::TestRequest::post().uri("/widgets").set_json(serde_json::json!({"nam": "x"})), 400).await;
+    assert!(body["errors"]["nam"].is_array(), "the offending field is named: {body}");
+    problem(&app, test::TestRequest::get().uri("/widgets/999"), 404).await;
+    problem(&app, test::TestRequest::get().uri("/nowhere"), 404).await;
+    problem(&app, test::TestRequest::post().uri("/widgets").set_json(serde_json::json!({"name": "gear"})), 409).await;
+    problem(
+        &app,
+        test::TestRequest::post().uri("/widgets").set_json(serde_json::json!({"name": "x".repeat(2000)})),
+        413,
+    )
+    .await;
+    problem(
+        &app,
+        test::TestRequest::post().uri("/widgets").insert_header(("content-type", "text/plain")).set_payload("{}"),
+        415,
+    )
+    .await;
+    problem(&app, test::TestRequest::delete().uri("/widgets/1"), 405).await;
+    let body =
+        problem(&app, test::TestRequest::post().uri("/widgets").set_json(serde_json::json!({"name": ""})), 422).await;
+    assert!(!body.to_string().contains("widgets_name_check"), "no SQL detail leaks: {body}");
+}
+
+#[actix_rt::test]
+async fn common_endpoints_and_headers() {
+    let db = TestDb::new(&SERVICE);
+    let app = test::init_service(test_platform(&SERVICE, &db, &[]).app(routes)).await;
+    for path in ["/running", "/ready", "/version", "/metrics", "/openapi.json"] {
+        let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers().get("x-content-type-options").unwrap(), "nosniff");
+        assert_eq!(res.headers().get("x-frame-options").unwrap(), "DENY");
+    }
+    let version: serde_json::Value =
+        test::call_and_read_body_json(&app, test::TestRequest::get().uri("/version").to_request()).await;
+    assert_eq!(version["version"], "1.2.3");
+    let openapi: serde_json::Value =
+        test::call_and_read_body_json(&app, test::TestRequest::get().uri("/openapi.json").to_request()).await;
+    assert!(openapi["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(openapi["paths"]["/ready"].is_object());
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/running").insert_header(("x-request-id", "abc-123")).to_request(),
+    )
+    .await;
+    assert_eq!(res.headers().get("x-request-id").unwrap(), "abc-123");
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/running").insert_header(("x-request-id", "bad id!")).to_request(),
+    )
+    .await;
+    assert_ne!(res.headers().get("x-request-id").unwrap(), "bad id!");
+}
+
+#[actix_rt::test]
+async fn rate_limit_answers_429_with_retry_after_per_client() {
+    let db = TestDb::new(&SERVICE);
+    let app = test::init_service(test_platform(&SERVICE, &db, &[("RATELIMIT_RATE", "2/m")]).app(routes)).await;
+    let from = |ip: &str| test::TestRequest::get().uri("/widgets/1").peer_addr(format!("{ip}:1000").parse().unwrap());
+    for _ in 0..2 {
+        assert_eq!(test::call_service(&app, from("203.0.113.1").to_request()).await.status(), 404);
+    }
+    let res = test::call_service(&app, from("203.0.113.1").to_request()).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(
+        test::call_service(&app, from("203.0.113.2").to_request()).await.status(),
+        404,
+        "another client is not limited"
+    );
+    assert_eq!(
+        test::call_service(&app, from("203.0.113.1").uri("/running").to_request()).await.status(),
+        200,
+        "probes are never limited"
+    );
+}
+
+/// A TCP proxy in front of Postgres that the test can cut, to simulate the database going away.
+async fn start_proxy(target: SocketAddr, open: Arc<AtomicBool>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    actix_rt::spawn(async move {
+        loop {
+            let (mut client, _) = listener.accept().await.unwrap();
+            let open = open.clone();
+            actix_rt::spawn(async move {
+                if !open.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut server) = tokio::net::TcpStream::connect(target).await else { return };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let watch = async {
+                    while open.load(Ordering::SeqCst) {
+                        actix_rt::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::io::copy(&mut cr, &mut sw) => {}
+                    _ = tokio::io::copy(&mut sr, &mut cw) => {}
+                    () = watch => {}
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn host_port(url: &str) -> SocketAddr {
+    let rest = url.split("://").nth(1).unwrap();
+    let authority = rest.split('/').next().unwrap();
+    let host_port = authority.rsplit('@').next().unwrap();
+    host_port.parse().expect("the test DATABASE_URL uses a numeric host:port")
+}
+
+#[actix_rt::test]
+async fn ready_is_503_while_postgres_is_unreachable_and_200_when_it_returns() {
+    let db = TestDb::new(&SERVICE);
+    let open = Arc::new(AtomicBool::new(false));
+    let proxy = start_proxy(host_port(&db.url), open.clone()).await;
+    let user = db.url.split("://").nth(1).unwrap().split('@').next().unwrap().to_owned();
+    let proxied = with_database(&format!("postgres://{user}@{proxy}/x"), db.name());
+    let mut config = test_config(&SERVICE, &db, &[]);
+    config.database_url = proxied;
+    let app = test::init_service(Platform::new(&SERVICE, config).app(routes)).await;
+
+    let res = test::call_service(&app, test::TestRequest::get().uri("/ready").to_request()).await;
+    assert_eq!(res.status(), 503, "down at start");
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(test::call_service(&app, test::TestRequest::get().uri("/running").to_request()).await.status(), 200);
+    problem(&app, test::TestRequest::get().uri("/widgets/1"), 503).await;
+
+    open.store(true, Ordering::SeqCst);
+    let mut ready = false;
+    for _ in 0..50 {
+        if test::call_service(&app, test::TestRequest::get().uri("/ready").to_request()).await.status() == 200 {
+            ready = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "ready once the database answers");
+
+    open.store(false, Ordering::SeqCst);
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        test::call_service(&app, test::TestRequest::get().uri("/ready").to_request()).await.status(),
+        503,
+        "down again"
+    );
+    open.store(true, Ordering::SeqCst);
+    let mut back = false;
+    for _ in 0..50 {
+        if test::call_service(&app, test::TestRequest::get().uri("/ready").to_request()).await.status() == 200 {
+            back = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "reconnects after the outage");
+}
+
+#[core::prelude::v1::test]
+fn migrations_applied_concurrently_apply_once_without_error() {
+    let admin = meridian_platform::testing::base_url();
+    let name = format!("meridian_test_concurrent_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::establish(&admin).unwrap();
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, &format!("CREATE DATABASE {name}")).unwrap();
+    let url = with_database(&admin, &name);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || meridian_platform::db::migrate(&url, SERVICE.migrations))
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap().expect("every concurrent run succeeds");
+    }
+    let mut db = PgConnection::establish(&url).unwrap();
+    let applied: i64 =
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT count(*) FROM platformtest.__diesel_schema_migrations")
+            .get_result(&mut db)
+            .unwrap();
+    assert_eq!(applied, 1);
+    assert!(meridian_platform::db::migrations_applied(&mut db, SERVICE.migrations).unwrap());
+    drop(db);
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, &format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+}

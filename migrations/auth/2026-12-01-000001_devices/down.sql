@@ -1,0 +1,2 @@
+DROP TABLE device_connections;
+DROP TABLE devices;
