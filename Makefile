@@ -52,6 +52,7 @@ fuzz: deps
 
 validate:
 	@scripts/validate
+	@scripts/validate-selftest
 
 stop-deps:
 	-scripts/smtp-sink stop
