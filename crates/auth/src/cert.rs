@@ -19,10 +19,7 @@ use crate::devices::{self, DeviceRecord};
 
 pub const CERT_HEADERS: [&str; 2] = ["mtls-certificate", "ssl-client-cert"];
 
-/// The DER certificate the TLS layer received from the client, stored in the connection's data
-/// when the service terminates mutual TLS itself.
-#[derive(Debug, Clone)]
-pub struct PeerCertificate(pub Vec<u8>);
+pub use meridian_platform::tls::PeerCertificate;
 
 /// A client certificate reduced to what identifies it.
 #[derive(Debug, Clone, PartialEq, Eq)]

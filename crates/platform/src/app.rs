@@ -211,9 +211,20 @@ impl Platform {
         let bind = self.config.bind;
         let platform = self.clone();
         let server = HttpServer::new(move || platform.app(configure.clone()))
-            .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-            .bind(bind)?;
-        log::info!("{} {} listening on http://{bind}", self.def.name, self.def.version);
+            .on_connect(crate::tls::on_connect)
+            .shutdown_timeout(SHUTDOWN_GRACE_SECS);
+        let server = if let Some((cert, key)) = &self.config.tls {
+            let tls = crate::tls::server_config(cert, key).map_err(std::io::Error::other)?;
+            log::info!(
+                "{} {} listening on https://{bind} (client certificates accepted)",
+                self.def.name,
+                self.def.version
+            );
+            server.bind_rustls_0_23(bind, tls)?
+        } else {
+            log::info!("{} {} listening on http://{bind}", self.def.name, self.def.version);
+            server.bind(bind)?
+        };
         server.run().await
     }
 }

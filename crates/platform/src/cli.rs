@@ -35,7 +35,8 @@ Environment (every service):
   JWT_ISSUER, JWT_AUDIENCE                    expected iss and aud                       [meridian, meridian-<service>]
   SMTP_URL            smtp://host:port or smtps://user:pass@host                         [none]
   MAIL_FROM           sender address                                                     [Meridian <no-reply@localhost>]
-  MAX_JSON_BYTES      largest JSON body accepted                                         [262144]";
+  MAX_JSON_BYTES      largest JSON body accepted                                         [262144]
+  TLS_CERT_FILE, TLS_KEY_FILE                 serve HTTPS and accept client certificates (mutual TLS)";
 
 /// Loads configuration from the environment and starts logging; prints the error and gives the
 /// exit code when the configuration is refused.

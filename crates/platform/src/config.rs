@@ -132,6 +132,8 @@ pub struct Config {
     pub mail_from: String,
     /// Largest JSON body accepted, in bytes.
     pub max_json_bytes: usize,
+    /// Serve HTTPS (asking for client certificates) with this certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// Variables prefixed with the service's name, prefix removed.
     service_settings: HashMap<String, String>,
 }
@@ -223,6 +225,12 @@ impl Config {
             return Err(ConfigError::new("MAIL_FROM", "must be set in prod mode when SMTP_URL is set"));
         }
         let max_json_bytes = parse_as::<usize>(&get, "MAX_JSON_BYTES", "262144")?;
+        let tls = match (get("TLS_CERT_FILE"), get("TLS_KEY_FILE")) {
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::new("TLS_KEY_FILE", "must be set with TLS_CERT_FILE")),
+            (None, Some(_)) => return Err(ConfigError::new("TLS_CERT_FILE", "must be set with TLS_KEY_FILE")),
+        };
 
         let prefix = format!("{}_", service.to_ascii_uppercase());
         let service_settings =
@@ -245,6 +253,7 @@ impl Config {
             smtp_url,
             mail_from,
             max_json_bytes,
+            tls,
             service_settings,
         })
     }

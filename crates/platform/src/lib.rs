@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod request_id;
 #[cfg(feature = "test-harness")]
 pub mod testing;
+pub mod tls;
 
 pub use app::{Platform, ServiceDef, VersionInfo};
 pub use config::{Config, ConfigError, Mode};
