@@ -30,7 +30,7 @@ test: deps
 	scripts/smtp-sink stop; [ -n "$${DATABASE_URL:-}" ] || scripts/dev-db stop; \
 	exit $$status
 
-lint:
+lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
