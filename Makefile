@@ -58,5 +58,5 @@ stop-deps:
 	-scripts/smtp-sink stop
 	-scripts/dev-db stop
 
-clean-db: stop-deps
-	rm -rf .data/pg
+clean-db:
+	scripts/dev-db destroy
