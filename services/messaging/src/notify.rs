@@ -1,0 +1,91 @@
+//! New-message announcements across replicas: every insert runs `pg_notify` in its transaction; one
+//! listener thread per process LISTENs on a dedicated connection and fans the notices out to the
+//! server-sent-event streams of this process.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::messages::CHANNEL;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Notice {
+    pub uuid: Uuid,
+    pub receiver: String,
+}
+
+pub struct Notifier {
+    database_url: String,
+    sender: broadcast::Sender<Notice>,
+    started: Once,
+}
+
+impl Notifier {
+    pub fn new(database_url: String) -> Self {
+        let (sender, _) = broadcast::channel(1024);
+        Notifier { database_url, sender, started: Once::new() }
+    }
+
+    /// A receiver of every new message's notice; starts the listener on first use.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        let receiver = self.sender.subscribe();
+        self.started.call_once(|| {
+            let url = self.database_url.clone();
+            let sender = self.sender.clone();
+            std::thread::Builder::new()
+                .name("messaging-listen".into())
+                .spawn(move || listen_forever(&url, &sender))
+                .expect("spawn the LISTEN thread");
+        });
+        receiver
+    }
+}
+
+fn listen_forever(url: &str, sender: &broadcast::Sender<Notice>) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match listen(url, sender) {
+            Ok(()) => return,
+            Err(err) => {
+                log::warn!("LISTEN {CHANNEL}: {err}; reconnecting in {wait:?}");
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Polls the connection for notices; returns on a database error (the caller reconnects).
+fn listen(url: &str, sender: &broadcast::Sender<Notice>) -> Result<(), String> {
+    let mut conn = PgConnection::establish(url).map_err(|e| e.to_string())?;
+    diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).map_err(|e| e.to_string())?;
+    let mut idle = 0u32;
+    loop {
+        let mut got = false;
+        for notification in conn.notifications_iter() {
+            let notification = notification.map_err(|e| e.to_string())?;
+            got = true;
+            match serde_json::from_str::<Notice>(&notification.payload) {
+                Ok(notice) => {
+                    let _ = sender.send(notice);
+                }
+                Err(err) => log::warn!("unreadable notice on {CHANNEL}: {err}"),
+            }
+        }
+        if got {
+            idle = 0;
+        } else {
+            idle += 1;
+            // A cheap round trip now and then notices a dead connection.
+            if idle.is_multiple_of(100) {
+                diesel::sql_query("SELECT 1").execute(&mut conn).map_err(|e| e.to_string())?;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
