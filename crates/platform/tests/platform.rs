@@ -207,6 +207,23 @@ async fn start_proxy(target: SocketAddr, open: Arc<AtomicBool>) -> SocketAddr {
     addr
 }
 
+/// Polls `/ready` for up to five seconds.
+async fn becomes_ready(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+) -> bool {
+    for _ in 0..50 {
+        if test::call_service(app, test::TestRequest::get().uri("/ready").to_request()).await.status() == 200 {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 fn host_port(url: &str) -> SocketAddr {
     let rest = url.split("://").nth(1).unwrap();
     let authority = rest.split('/').next().unwrap();
@@ -232,15 +249,7 @@ async fn ready_is_503_while_postgres_is_unreachable_and_200_when_it_returns() {
     problem(&app, test::TestRequest::get().uri("/widgets/1"), 503).await;
 
     open.store(true, Ordering::SeqCst);
-    let mut ready = false;
-    for _ in 0..50 {
-        if test::call_service(&app, test::TestRequest::get().uri("/ready").to_request()).await.status() == 200 {
-            ready = true;
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "ready once the database answers");
+    assert!(becomes_ready(&app).await, "ready once the database answers");
 
     open.store(false, Ordering::SeqCst);
     actix_rt::time::sleep(Duration::from_millis(200)).await;
@@ -250,15 +259,7 @@ async fn ready_is_503_while_postgres_is_unreachable_and_200_when_it_returns() {
         "down again"
     );
     open.store(true, Ordering::SeqCst);
-    let mut back = false;
-    for _ in 0..50 {
-        if test::call_service(&app, test::TestRequest::get().uri("/ready").to_request()).await.status() == 200 {
-            back = true;
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "reconnects after the outage");
+    assert!(becomes_ready(&app).await, "reconnects after the outage");
 }
 
 #[core::prelude::v1::test]
