@@ -1,0 +1,127 @@
+//! Meridian discovery: which servers exist (the mobile app's server list), how healthy they are
+//! (pushed and polled statuses), and a status page. Compatible with the Tamanu meta server's API.
+
+pub mod cli;
+pub mod metrics;
+pub mod model;
+pub mod openapi;
+pub mod page;
+pub mod poller;
+pub mod routes;
+pub mod schema;
+pub mod servers;
+pub mod snapshot;
+pub mod statuses;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::web;
+use diesel_migrations::embed_migrations;
+use meridian_platform::{Platform, SchemaMigrations, ServiceDef};
+
+pub const SCHEMA: &str = "discovery";
+
+pub static SERVICE: ServiceDef = ServiceDef {
+    name: "discovery",
+    version: env!("CARGO_PKG_VERSION"),
+    default_port: 8081,
+    schema: SCHEMA,
+    migrations: &[
+        meridian_auth::AUTH_MIGRATIONS,
+        SchemaMigrations { schema: SCHEMA, migrations: embed_migrations!("../../migrations/discovery") },
+    ],
+    openapi: || <openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+};
+
+/// What the handlers share beside the platform.
+#[derive(Clone)]
+pub struct State {
+    pub list: snapshot::ServerList,
+    pub poller: poller::Poller,
+}
+
+impl State {
+    pub fn new(platform: &Platform, config: poller::PollerConfig) -> web::Data<State> {
+        web::Data::new(State {
+            list: snapshot::ServerList::default(),
+            poller: poller::Poller::new(platform.db.clone(), config),
+        })
+    }
+}
+
+/// `X-Version: <meridian version>` on every successful response, as the replaced server sent.
+async fn version_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    if res.status().is_success() || res.status().is_redirection() {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-version"), HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
+    }
+    Ok(res)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(version_header))
+            .service(
+                web::resource("/servers")
+                    .get(routes::list_servers)
+                    .head(routes::list_servers)
+                    .post(routes::create_server)
+                    .patch(routes::update_server)
+                    .delete(routes::delete_server),
+            )
+            .service(web::resource("/servers/{id}/statuses").get(routes::server_statuses))
+            .service(web::resource("/status/{server_id}").post(routes::post_status))
+            .service(web::resource("/statuses").get(routes::latest_statuses))
+            .service(web::resource("/status").get(routes::status_page))
+            .service(web::resource("/reload").post(routes::reload))
+            .service(web::resource("/devices").get(routes::list_devices))
+            .service(web::resource("/devices/{id}").patch(routes::update_device)),
+    );
+}
+
+/// Serves HTTP with the server-list listener, the poller (when this replica holds the lock) and
+/// the gauges running beside it.
+pub async fn serve(platform: Platform) -> std::io::Result<()> {
+    let config = poller::PollerConfig::from_config(&platform.config).map_err(std::io::Error::other)?;
+    let state = State::new(&platform, config);
+    let safety: u64 = platform.config.service_setting("LIST_REFRESH_SECONDS", 30).map_err(std::io::Error::other)?;
+    state.list.spawn_listener(
+        platform.config.database_url.clone(),
+        platform.db.pool().clone(),
+        Duration::from_secs(safety.max(1)),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    if platform.config.service_setting("POLL", true).map_err(std::io::Error::other)? {
+        state.poller.spawn(platform.config.database_url.clone(), stop.clone());
+    }
+    let gauges = metrics::Gauges::register(platform.registry()).map_err(std::io::Error::other)?;
+    let db = platform.db.clone();
+    actix_web::rt::spawn(async move {
+        loop {
+            match db.run(statuses::health).await {
+                Ok(rows) => gauges.update(&rows, chrono::Utc::now()),
+                Err(err) => log::debug!("gauges not updated: {err}"),
+            }
+            actix_web::rt::time::sleep(Duration::from_secs(15)).await;
+        }
+    });
+    let result = platform
+        .serve(move |cfg| {
+            cfg.app_data(state.clone());
+            configure(cfg);
+        })
+        .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    result
+}
