@@ -1,0 +1,340 @@
+//! Messages: validation, visibility, the state flow, the lists and idempotency.
+
+mod common;
+
+use common::{call, ctx, ids, message};
+use serde_json::json;
+
+#[actix_rt::test]
+async fn create_validates_and_answers_the_polaris_shape() {
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let p1 = ctx.patient("p1");
+
+    let r =
+        call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(message("p1", "patient", "ward-1", "location", 5)), &[])
+            .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for field in ["uuid", "created", "modified", "retrieved", "confirmed", "confirmed_by", "cancelled", "cancelled_by"]
+    {
+        assert!(r.body.get(field).is_some(), "{field} missing");
+    }
+    assert_eq!(r.body["message_type"], json!({"value": 5}));
+    assert_eq!(r.body["sender_type"], "patient");
+    assert!(r.body["confirmed"].is_null());
+    assert!(r.headers.get("deprecation").is_none());
+
+    // Unknown keys, missing fields, malformed JSON: 400.
+    let mut extra = message("p1", "patient", "c1", "clinician", 0);
+    extra["colour"] = json!("red");
+    let r = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(extra), &[]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["detail"].as_str().unwrap().contains("colour"));
+    let mut missing = message("p1", "patient", "c1", "clinician", 0);
+    missing.as_object_mut().unwrap().remove("content");
+    assert_eq!(call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(missing), &[]).await.status, 400);
+    let mut nested = message("p1", "patient", "c1", "clinician", 0);
+    nested["message_type"] = json!({"value": 1, "sct_code": "x"});
+    assert_eq!(call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(nested), &[]).await.status, 400);
+
+    // Empty values, type 4, unknown party types: 422 naming the fields.
+    let mut empty = message("p1", "patient", "", "ward", 4);
+    empty["content"] = json!(" ");
+    let r = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(empty), &[]).await;
+    assert_eq!(r.status, 422);
+    for field in ["receiver", "receiver_type", "message_type", "content"] {
+        assert!(r.body["errors"].get(field).is_some(), "{field} not named: {}", r.body);
+    }
+    for kind in [0, 1, 2, 3, 5, 6, 7, 8, 9, 10] {
+        let r = call(
+            &app,
+            "POST",
+            "/dhos/v2/message",
+            Some(&p1),
+            Some(message("p1", "patient", "c1", "clinician", kind)),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 200, "type {kind}");
+    }
+    assert_eq!(
+        call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(message("p1", "patient", "c1", "clinician", 11)), &[])
+            .await
+            .status,
+        422
+    );
+
+    // related_message must exist (and be visible).
+    let mut related = message("p1", "patient", "c1", "clinician", 0);
+    related["related_message"] = json!(uuid::Uuid::new_v4());
+    let r = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(related), &[]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body["errors"]["related_message"].is_array());
+
+    // A patient cannot send as someone else.
+    let r =
+        call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(message("p2", "patient", "c1", "clinician", 0)), &[])
+            .await;
+    assert_eq!(r.status, 403);
+}
+
+#[actix_rt::test]
+async fn v1_post_is_deprecated_with_a_successor_link() {
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let r = call(
+        &app,
+        "POST",
+        "/dhos/v1/message",
+        Some(&ctx.clinician("c1", &[])),
+        Some(message("c1", "clinician", "p1", "patient", 1)),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers.get("deprecation").unwrap(), "true");
+    assert_eq!(r.headers.get("link").unwrap(), "</dhos/v2/message>; rel=\"successor-version\"");
+}
+
+async fn send<S, B>(app: &S, token: &str, body: serde_json::Value) -> String
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let r = call(app, "POST", "/dhos/v2/message", Some(token), Some(body), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["uuid"].as_str().unwrap().to_owned()
+}
+
+#[actix_rt::test]
+async fn visibility_patients_clinicians_locations_devices_systems() {
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let system = ctx.system("read:gdm_message write:gdm_message");
+    let to_p1 = send(&app, &system, message("c9", "clinician", "p1", "patient", 1)).await;
+    let to_ward = send(&app, &system, message("p2", "patient", "ward-1", "location", 5)).await;
+    let between_others = send(&app, &system, message("c8", "clinician", "p3", "patient", 0)).await;
+
+    let p1 = ctx.patient("p1");
+    assert_eq!(call(&app, "GET", &format!("/dhos/v1/message/{to_p1}"), Some(&p1), None, &[]).await.status, 200);
+    let r = call(&app, "GET", &format!("/dhos/v1/message/{to_ward}"), Some(&p1), None, &[]).await;
+    assert_eq!(r.status, 404, "not visible is 404, like not existing");
+    let r = call(&app, "GET", &format!("/dhos/v1/message/{}", uuid::Uuid::new_v4()), Some(&p1), None, &[]).await;
+    assert_eq!(r.status, 404);
+
+    let clinician_on_ward = ctx.clinician("c1", &["ward-1"]);
+    for (id, status) in [(&to_ward, 200), (&to_p1, 404), (&between_others, 404)] {
+        let r = call(&app, "GET", &format!("/dhos/v1/message/{id}"), Some(&clinician_on_ward), None, &[]).await;
+        assert_eq!(r.status, status);
+    }
+    let device = ctx.device("d1", "ward-1");
+    assert_eq!(call(&app, "GET", &format!("/dhos/v1/message/{to_ward}"), Some(&device), None, &[]).await.status, 200);
+    assert_eq!(call(&app, "GET", &format!("/dhos/v1/message/{to_p1}"), Some(&device), None, &[]).await.status, 404);
+
+    // Lists are filtered the same way; system tokens and *_all scopes see everything.
+    let r = call(&app, "GET", "/dhos/v1/receiver/p3/message", Some(&clinician_on_ward), None, &[]).await;
+    assert_eq!(r.body, json!([]));
+    let r = call(&app, "GET", "/dhos/v1/receiver/p3/message", Some(&system), None, &[]).await;
+    assert_eq!(ids(&r.body), vec![between_others.clone()]);
+    let all = ctx.system("read:gdm_message_all");
+    assert_eq!(ids(&call(&app, "GET", "/dhos/v1/sender/c8/message", Some(&all), None, &[]).await.body).len(), 1);
+    // A location header cannot widen what a token sees.
+    let r =
+        call(&app, "GET", "/dhos/v1/receiver/p3/message", Some(&p1), None, &[("x-location-ids", "ward-1,p3")]).await;
+    assert_eq!(r.body, json!([]));
+}
+
+#[actix_rt::test]
+async fn state_flow_is_enforced_with_409() {
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let c1 = ctx.clinician("c1", &["ward-1"]);
+    let p1 = ctx.patient("p1");
+    let general = send(&app, &c1, message("c1", "clinician", "p1", "patient", 0)).await;
+    let callback = send(&app, &p1, message("p1", "patient", "ward-1", "location", 5)).await;
+    let uri = |id: &str| format!("/dhos/v1/message/{id}");
+
+    // Only the listed fields; nothing at all is refused too.
+    for body in [json!({"content": "changed"}), json!({"sender": "x"}), json!({})] {
+        assert_eq!(call(&app, "PATCH", &uri(&general), Some(&p1), Some(body), &[]).await.status, 400);
+    }
+    assert_eq!(
+        call(&app, "PATCH", &uri(&general), Some(&p1), Some(json!({"retrieved": "soon"})), &[]).await.status,
+        400
+    );
+
+    // retrieved: set once, the offset kept as sent; the same instant again is harmless; another moves it: 409.
+    let r = call(
+        &app,
+        "PATCH",
+        &uri(&general),
+        Some(&p1),
+        Some(json!({"retrieved": "2026-12-01T10:00:00.000+01:00"})),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["retrieved"], "2026-12-01T10:00:00.000+01:00");
+    let r =
+        call(&app, "PATCH", &uri(&general), Some(&p1), Some(json!({"retrieved": "2026-12-01T09:00:00Z"})), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["retrieved"], "2026-12-01T10:00:00.000+01:00");
+    let r =
+        call(&app, "PATCH", &uri(&general), Some(&p1), Some(json!({"retrieved": "2026-12-01T11:00:00+01:00"})), &[])
+            .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.body["code"], "InvalidStateChange");
+
+    // confirm needs confirmed_by equal to the caller.
+    let at = "2026-12-01T10:05:00-05:00";
+    assert_eq!(call(&app, "PATCH", &uri(&general), Some(&p1), Some(json!({"confirmed": at})), &[]).await.status, 409);
+    let r =
+        call(&app, "PATCH", &uri(&general), Some(&p1), Some(json!({"confirmed": at, "confirmed_by": "p2"})), &[]).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        call(&app, "PATCH", &uri(&general), Some(&p1), Some(json!({"confirmed_by": "p1"})), &[]).await.status,
+        409
+    );
+    let r =
+        call(&app, "PATCH", &uri(&general), Some(&p1), Some(json!({"confirmed": at, "confirmed_by": "p1"})), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["confirmed"], at);
+    assert_eq!(r.body["confirmed_by"], "p1");
+    let r = call(
+        &app,
+        "PATCH",
+        &uri(&general),
+        Some(&p1),
+        Some(json!({"confirmed": "2026-12-02T10:05:00Z", "confirmed_by": "p1"})),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 409, "confirmed never moves");
+
+    // Only call-backs can be cancelled.
+    let r =
+        call(&app, "PATCH", &uri(&general), Some(&p1), Some(json!({"cancelled": at, "cancelled_by": "p1"})), &[]).await;
+    assert_eq!(r.status, 409);
+
+    // A cancelled call-back cannot be confirmed.
+    let r = call(&app, "PATCH", &uri(&callback), Some(&c1), Some(json!({"cancelled": at, "cancelled_by": "c2"})), &[])
+        .await;
+    assert_eq!(r.status, 409, "cancelled_by must be the caller");
+    let r = call(&app, "PATCH", &uri(&callback), Some(&c1), Some(json!({"cancelled": at, "cancelled_by": "c1"})), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["cancelled_by"], "c1");
+    let r = call(&app, "PATCH", &uri(&callback), Some(&c1), Some(json!({"confirmed": at, "confirmed_by": "c1"})), &[])
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.body["detail"].as_str().unwrap().contains("cancelled"));
+
+    // related_message: not itself, must exist, set once.
+    let r = call(&app, "PATCH", &uri(&callback), Some(&c1), Some(json!({"related_message": callback})), &[]).await;
+    assert_eq!(r.status, 422);
+    let r =
+        call(&app, "PATCH", &uri(&callback), Some(&c1), Some(json!({"related_message": uuid::Uuid::new_v4()})), &[])
+            .await;
+    assert_eq!(r.status, 422);
+    let reply = send(&app, &c1, message("c1", "clinician", "p1", "patient", 0)).await;
+    let r = call(&app, "PATCH", &uri(&reply), Some(&c1), Some(json!({"related_message": callback})), &[]).await;
+    assert_eq!(r.status, 200);
+    let r = call(&app, "PATCH", &uri(&reply), Some(&c1), Some(json!({"related_message": general})), &[]).await;
+    assert_eq!(r.status, 409);
+
+    // Someone who cannot see the message gets 404.
+    let stranger = ctx.patient("p9");
+    let r = call(&app, "PATCH", &uri(&general), Some(&stranger), Some(json!({"retrieved": at})), &[]).await;
+    assert_eq!(r.status, 404);
+}
+
+#[actix_rt::test]
+async fn lists_filter_order_and_paginate() {
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let system = ctx.system("read:gdm_message write:gdm_message");
+    let a = send(&app, &system, message("p1", "patient", "ward-1", "location", 5)).await;
+    let b = send(&app, &system, message("p1", "patient", "ward-2", "location", 0)).await;
+    let c = send(&app, &system, message("p2", "patient", "ward-1", "location", 0)).await;
+    let d = send(&app, &system, message("ward-1", "location", "p1", "patient", 7)).await;
+    let e = send(&app, &system, message("p1", "patient", "ward-1", "location", 1)).await;
+
+    let get = |uri: &'static str| call(&app, "GET", uri, Some(&system), None, &[]);
+    assert_eq!(ids(&get("/dhos/v1/sender/p1/message").await.body), vec![e.clone(), b.clone(), a.clone()]);
+    assert_eq!(ids(&get("/dhos/v1/receiver/ward-1/message").await.body), vec![e.clone(), c.clone(), a.clone()]);
+    assert_eq!(ids(&get("/dhos/v1/sender/p1/receiver/ward-1/message").await.body), vec![e.clone(), a.clone()]);
+
+    // Confirm e (a dosage message) and a (a call-back): e leaves the active lists, a stays.
+    let at = "2026-12-01T12:00:00Z";
+    let p = |id: &str| format!("/dhos/v1/message/{id}");
+    let body = json!({"confirmed": at, "confirmed_by": "test-system"});
+    assert_eq!(call(&app, "PATCH", &p(&e), Some(&system), Some(body.clone()), &[]).await.status, 200);
+    assert_eq!(call(&app, "PATCH", &p(&a), Some(&system), Some(body), &[]).await.status, 200);
+    assert_eq!(ids(&get("/dhos/v1/receiver/ward-1/active/message").await.body), vec![c.clone(), a.clone()]);
+    assert_eq!(ids(&get("/dhos/v1/sender/p1/active/message").await.body), vec![b.clone(), a.clone()]);
+    // Both parties filter (the reference returned every unconfirmed message).
+    assert_eq!(ids(&get("/dhos/v1/sender/p1/receiver/ward-1/active/message").await.body), vec![a.clone()]);
+    assert_eq!(ids(&get("/dhos/v1/sender/p2/receiver/ward-2/active/message").await.body), Vec::<String>::new());
+    // Open call-backs: a confirmed call-back is active but no longer open.
+    assert_eq!(ids(&get("/dhos/v1/receiver/ward-1/active/callback/message").await.body), Vec::<String>::new());
+    let open = send(&app, &system, message("p2", "patient", "ward-1", "location", 5)).await;
+    assert_eq!(ids(&get("/dhos/v1/receiver/ward-1/active/callback/message").await.body), vec![open.clone()]);
+
+    // The whole conversation; a patient caller does not see alerts.
+    assert_eq!(
+        ids(&get("/dhos/v1/sender_or_receiver/p1/message").await.body),
+        vec![e.clone(), d.clone(), b.clone(), a.clone()]
+    );
+    let p1 = ctx.patient("p1");
+    let r = call(&app, "GET", "/dhos/v1/sender_or_receiver/p1/message", Some(&p1), None, &[]).await;
+    assert_eq!(ids(&r.body), vec![e.clone(), b.clone(), a.clone()]);
+
+    // Pagination: newest first, a Link to the next page.
+    let r = get("/dhos/v1/sender_or_receiver/p1/message?limit=3").await;
+    assert_eq!(ids(&r.body), vec![e.clone(), d.clone(), b.clone()]);
+    assert_eq!(r.headers.get("x-next-offset").unwrap(), "3");
+    assert!(r.headers.get("link").unwrap().to_str().unwrap().contains("offset=3"));
+    let r = get("/dhos/v1/sender_or_receiver/p1/message?limit=3&offset=3").await;
+    assert_eq!(ids(&r.body), vec![a.clone()]);
+    assert!(r.headers.get("x-next-offset").is_none());
+
+    // Open call-backs by patient.
+    let r = call(&app, "POST", "/dhos/v1/active/callback/message", Some(&system), Some(json!(["p1", "p2", "p3"])), &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.as_object().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(r.body["p2"]["uuid"], open.as_str());
+    let r = call(&app, "POST", "/dhos/v1/active/callback/message", Some(&p1), Some(json!(["p2"])), &[]).await;
+    assert_eq!(r.body, json!({}), "a patient sees only its own");
+}
+
+#[actix_rt::test]
+async fn idempotency_key_replays_the_first_result() {
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let p1 = ctx.patient("p1");
+    let body = message("p1", "patient", "ward-1", "location", 5);
+    let key = [("idempotency-key", "retry-42")];
+    let first = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(body.clone()), &key).await;
+    let second = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(body.clone()), &key).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(second.status, 200);
+    assert_eq!(first.body["uuid"], second.body["uuid"]);
+    assert_eq!(second.headers.get("idempotent-replayed").unwrap(), "true");
+    let system = ctx.system("read:gdm_message");
+    let r = call(&app, "GET", "/dhos/v1/sender/p1/message", Some(&system), None, &[]).await;
+    assert_eq!(ids(&r.body).len(), 1, "no duplicate");
+    // The same key with another body is refused; another caller's key space is separate.
+    let mut other = body.clone();
+    other["content"] = json!("something else");
+    assert_eq!(call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(other), &key).await.status, 422);
+    let p2 = ctx.patient("p2");
+    let r = call(&app, "POST", "/dhos/v2/message", Some(&p2), Some(message("p2", "patient", "w", "location", 0)), &key)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_ne!(r.body["uuid"], first.body["uuid"]);
+}
