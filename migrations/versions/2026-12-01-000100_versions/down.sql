@@ -1,0 +1,3 @@
+DROP TABLE catalogue_state;
+DROP TABLE artifacts;
+DROP TABLE versions;

@@ -1,0 +1,205 @@
+//! The in-memory snapshot every read is served from.
+//!
+//! The whole catalogue (versions and artifacts) is small, read constantly by servers in the field
+//! and written rarely, so each process keeps it in memory with the list's JSON already serialised.
+//! A write reloads the snapshot of the process that made it; every process also polls the
+//! generation counter (one row) and reloads when another replica changed something.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use meridian_platform::{ApiResult, Database};
+use semver::Version;
+use sha2::{Digest, Sha256};
+
+use crate::model::{Artifact, VersionRow, VersionView};
+use crate::rules::{self, Candidate, Selector};
+use crate::store;
+
+/// One version in the snapshot.
+#[derive(Debug)]
+pub struct Entry {
+    pub version: Version,
+    pub row: VersionRow,
+    pub view: VersionView,
+    /// Sorted by type, then platform.
+    pub artifacts: Vec<Artifact>,
+    /// `view` as JSON, ready to join into lists.
+    pub json: Bytes,
+}
+
+impl Candidate for Entry {
+    fn version(&self) -> &Version {
+        &self.version
+    }
+    fn published(&self) -> bool {
+        self.row.published
+    }
+}
+
+/// A serialised body and its entity tag.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    pub body: Bytes,
+    pub etag: String,
+}
+
+impl Cached {
+    pub fn new(body: Vec<u8>) -> Self {
+        Cached { etag: etag_of(&body), body: Bytes::from(body) }
+    }
+}
+
+/// A strong entity tag for a body: the first 128 bits of its SHA-256.
+pub fn etag_of(body: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(&Sha256::digest(body)[..16]))
+}
+
+/// Joins pre-serialised JSON values into a JSON array.
+fn json_array<'a>(items: impl Iterator<Item = &'a Bytes>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(256);
+    body.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item);
+    }
+    body.push(b']');
+    body
+}
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub generation: i64,
+    /// Newest first, by semver precedence.
+    pub entries: Vec<Entry>,
+    /// `GET /versions`.
+    pub list: Cached,
+    index: HashMap<Version, usize>,
+}
+
+impl Snapshot {
+    pub fn build(generation: i64, rows: Vec<VersionRow>, artifacts: Vec<Artifact>) -> Snapshot {
+        let mut by_version: HashMap<uuid::Uuid, Vec<Artifact>> = HashMap::new();
+        for artifact in artifacts {
+            by_version.entry(artifact.version_id).or_default().push(artifact);
+        }
+        let mut entries: Vec<Entry> = rows
+            .into_iter()
+            .map(|row| {
+                let view = row.view();
+                let mut artifacts = by_version.remove(&row.id).unwrap_or_default();
+                artifacts.sort_by(|a, b| (&a.artifact_type, &a.platform).cmp(&(&b.artifact_type, &b.platform)));
+                Entry {
+                    version: row.semver(),
+                    json: Bytes::from(serde_json::to_vec(&view).expect("a version serialises")),
+                    view,
+                    row,
+                    artifacts,
+                }
+            })
+            .collect();
+        entries.sort_by(|a, b| b.version.cmp(&a.version));
+        let list = Cached::new(json_array(entries.iter().map(|e| &e.json)));
+        let index = entries.iter().enumerate().map(|(i, e)| (e.version.clone(), i)).collect();
+        Snapshot { generation, entries, list, index }
+    }
+
+    pub fn exact(&self, version: &Version) -> Option<&Entry> {
+        self.index.get(version).map(|&i| &self.entries[i])
+    }
+
+    /// The version a selector names: an exact version (withdrawn or not), or the newest published
+    /// one matching `latest` or a range.
+    pub fn resolve(&self, selector: &Selector) -> Option<&Entry> {
+        match selector {
+            Selector::Exact(version) => self.exact(version),
+            Selector::Latest => self.entries.iter().find(|e| e.row.published && e.version.pre.is_empty()),
+            Selector::Range(req) => self.entries.iter().find(|e| e.row.published && req.matches(&e.version)),
+        }
+    }
+
+    /// The updates for a server running `current`, as a JSON array.
+    pub fn updates_for(&self, current: &Version) -> Cached {
+        Cached::new(json_array(rules::updates_for(current, &self.entries).into_iter().map(|e| &e.json)))
+    }
+}
+
+/// The current snapshot, shared by every worker of a process.
+#[derive(Default)]
+pub struct Catalogue {
+    current: RwLock<Option<Arc<Snapshot>>>,
+}
+
+impl Catalogue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The snapshot held now, if one was loaded.
+    pub fn held(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Installs `snapshot` unless a newer one is already held (a slow reload must not undo a
+    /// faster one that saw a later write).
+    pub fn install(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match current.as_ref() {
+            Some(held) if held.generation > snapshot.generation => held.clone(),
+            _ => {
+                let snapshot = Arc::new(snapshot);
+                *current = Some(snapshot.clone());
+                snapshot
+            }
+        }
+    }
+
+    /// Reloads from the database.
+    pub async fn reload(&self, db: &Database) -> ApiResult<Arc<Snapshot>> {
+        let (generation, rows, artifacts) = db.run(store::load).await?;
+        let snapshot = actix_web::web::block(move || Snapshot::build(generation, rows, artifacts)).await?;
+        Ok(self.install(snapshot))
+    }
+
+    /// The snapshot to answer from: the one held, or a fresh load when none is (at start-up).
+    pub async fn snapshot(&self, db: &Database) -> ApiResult<Arc<Snapshot>> {
+        match self.held() {
+            Some(snapshot) => Ok(snapshot),
+            None => self.reload(db).await,
+        }
+    }
+
+    /// After a write: reload so this process answers with it at once. The write already
+    /// succeeded, so a failed reload is only logged (the poller catches up).
+    pub async fn refresh_after_write(&self, db: &Database) {
+        if let Err(err) = self.reload(db).await {
+            log::warn!("the snapshot could not be reloaded after a write: {err}");
+        }
+    }
+
+    /// Reloads when the database's generation differs from the one held.
+    pub async fn poll_once(&self, db: &Database) -> ApiResult<bool> {
+        let generation = db.run(store::generation).await?;
+        if self.held().is_some_and(|s| s.generation == generation) {
+            return Ok(false);
+        }
+        self.reload(db).await?;
+        Ok(true)
+    }
+
+    /// Polls every `interval` for changes made through other replicas, until the process ends.
+    pub fn spawn_poller(self: Arc<Self>, db: Database, interval: Duration) {
+        actix_web::rt::spawn(async move {
+            loop {
+                if let Err(err) = self.poll_once(&db).await {
+                    log::debug!("snapshot poll failed: {err}");
+                }
+                actix_web::rt::time::sleep(interval).await;
+            }
+        });
+    }
+}
