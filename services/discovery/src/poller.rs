@@ -364,8 +364,11 @@ impl Leadership {
         self.conn.is_some()
     }
 
-    /// Gives the lock up (closing the connection releases it).
+    /// Gives the lock up at once. (A process that dies releases it too, when Postgres notices
+    /// its connection closed.)
     pub fn release(&mut self) {
-        self.conn = None;
+        if let Some(mut conn) = self.conn.take() {
+            let _ = diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(POLL_LOCK).execute(&mut conn);
+        }
     }
 }
