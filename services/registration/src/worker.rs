@@ -69,7 +69,8 @@ pub enum Step {
 /// shared message context, the pacer and the retry policy.
 pub struct Sender {
     runtime: tokio::runtime::Runtime,
-    mailer: Mailer,
+    /// Always `Some` until dropped (the SMTP pool must be dropped inside the runtime).
+    mailer: Option<Mailer>,
     ctx: MailContext,
     pacer: Pacer,
     settings: WorkerSettings,
@@ -90,7 +91,7 @@ impl Sender {
             }
             MailerSpec::Outbox(dir) => Mailer::Outbox(dir.clone()),
         };
-        Ok(Sender { runtime, mailer, ctx, pacer: Pacer::new(settings.rate), settings })
+        Ok(Sender { runtime, mailer: Some(mailer), ctx, pacer: Pacer::new(settings.rate), settings })
     }
 
     fn send(&self, claimed: &Claimed) -> Result<(), SendError> {
@@ -107,8 +108,9 @@ impl Sender {
         .map_err(|message| SendError::Rejected { permanent: true, message })?;
         self.pacer.wait();
         let timeout = self.settings.send_timeout;
+        let mailer = self.mailer.as_ref().expect("the mailer lives as long as the sender");
         self.runtime.block_on(async {
-            match tokio::time::timeout(timeout, self.mailer.send(&message)).await {
+            match tokio::time::timeout(timeout, mailer.send(&message)).await {
                 Ok(result) => result,
                 Err(_) => Err(SendError::Unavailable(format!("no answer within {timeout:?}"))),
             }
@@ -118,6 +120,14 @@ impl Sender {
     fn retry_delay(&self, attempts_before: i32) -> Duration {
         let factor = 2u32.saturating_pow(attempts_before.clamp(0, 16) as u32);
         self.settings.retry_base.saturating_mul(factor).min(Duration::from_secs(3600))
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        // Closing the SMTP pool spawns a task: it needs the runtime's context.
+        let _entered = self.runtime.enter();
+        self.mailer.take();
     }
 }
 
