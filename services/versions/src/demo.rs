@@ -162,7 +162,11 @@ pub fn seed_demo(platform: &Platform, args: &SeedDemoArgs) -> ExitCode {
         let mut conn = platform.db.pool().get()?;
         let cert = ClientCertificate::from_header(&pem)?;
         let device = devices::find_or_record(&mut conn, &cert)?;
-        let device = devices::set_role(&mut conn, device.id, DeviceRole::Releaser)?;
+        let device = if device.role() == DeviceRole::Releaser {
+            device
+        } else {
+            devices::set_role(&mut conn, device.id, DeviceRole::Releaser)?
+        };
         let actor = Actor { id: device.id, fingerprint: device.fingerprint };
         let added = seed_demo_data(&mut conn, &actor)?;
         Ok((actor, added))
