@@ -71,7 +71,7 @@ async fn patient_activation_pin_code_jwt_and_every_refusal() {
     let r = call(
         &app,
         "POST",
-        &uri.to_lowercase().replace("/dhos/v1/activation/", "/dhos/v1/activation/"),
+        &format!("/dhos/v1/activation/{}", code.to_lowercase()),
         None,
         Some(redeem(&new_pin.to_lowercase())),
         &[],
