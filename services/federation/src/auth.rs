@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,33 @@ pub struct Authenticator {
     epoch: AtomicU64,
     by_account: RateLimiter<String>,
     by_address: RateLimiter<IpAddr>,
+    /// The bcrypt cost of the last real hash verified (0: argon2): an unknown account is checked
+    /// against a dummy of the same kind, so its answer takes as long as a wrong password's.
+    timing_cost: AtomicU32,
+}
+
+/// The bcrypt cost of a stored hash (`$2b$12$...` -> 12), or 0 for anything else.
+fn bcrypt_cost(stored: &str) -> u32 {
+    if meridian_auth::password::is_bcrypt(stored) { stored[4..6].parse().unwrap_or(0) } else { 0 }
+}
+
+/// Spends the time of verifying a hash like the last real one: bcrypt of the same cost, or
+/// argon2id (`meridian_auth::password::verify_dummy`).
+fn verify_dummy_like(password: &str, cost: u32) {
+    static DUMMIES: std::sync::OnceLock<std::sync::Mutex<HashMap<u32, String>>> = std::sync::OnceLock::new();
+    if !(4..=31).contains(&cost) {
+        meridian_auth::password::verify_dummy(password);
+        return;
+    }
+    let dummy = {
+        let mut dummies =
+            DUMMIES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        dummies
+            .entry(cost)
+            .or_insert_with(|| bcrypt::hash("meridian-timing-equaliser", cost).unwrap_or_default())
+            .clone()
+    };
+    let _ = bcrypt::verify(password, &dummy);
 }
 
 pub struct AuthSettings {
@@ -93,6 +120,7 @@ impl Authenticator {
             epoch: AtomicU64::new(0),
             by_account: RateLimiter::new(settings.failures_per_account),
             by_address: RateLimiter::new(settings.failures_per_address),
+            timing_cost: AtomicU32::new(0),
         }
     }
 
@@ -198,16 +226,21 @@ impl Authenticator {
             })
             .await?;
 
-        let verified = web::block(move || {
+        let dummy_cost = self.timing_cost.load(Ordering::Relaxed);
+        let (verified, cost) = web::block(move || {
             if let Some(StoredCredential { password_hash: Some(hash), roles, active }) = stored {
-                meridian_auth::password::verify(&password, &hash).then_some((roles, active))
+                let ok = meridian_auth::password::verify(&password, &hash);
+                (ok.then_some((roles, active)), Some(bcrypt_cost(&hash)))
             } else {
                 // Unknown people and people without a password cost what a wrong password does.
-                meridian_auth::password::verify_dummy(&password);
-                None
+                verify_dummy_like(&password, dummy_cost);
+                (None, None)
             }
         })
         .await?;
+        if let Some(cost) = cost {
+            self.timing_cost.store(cost, Ordering::Relaxed);
+        }
         let Some((roles, active)) = verified else {
             let _ = self.by_account.hit(&user);
             if let Some(ip) = address {
@@ -298,5 +331,19 @@ fn listen(database_url: &str, auth: &std::sync::Weak<Authenticator>, poll: Durat
             last_ping = Instant::now();
         }
         std::thread::sleep(poll);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bcrypt_costs_are_read_from_hashes() {
+        assert_eq!(bcrypt_cost(&bcrypt::hash("x", 5).unwrap()), 5);
+        assert_eq!(bcrypt_cost("$argon2id$v=19$m=19456,t=2,p=1$abc$def"), 0);
+        // Any cost works as a dummy, including argon2's.
+        verify_dummy_like("x", 4);
+        verify_dummy_like("x", 0);
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod docs;
 pub mod import;
 pub mod openapi;
+pub mod password_form;
 pub mod people;
 pub mod places;
 pub mod policy;
@@ -181,6 +182,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(pol_patch))
             .route(web::delete().to(pol_delete))
             .route(options_route("GET, HEAD, POST, PATCH, DELETE, OPTIONS")),
+    );
+    cfg.service(
+        web::resource("/password/{id}")
+            .route(web::get().to(password_form::show))
+            .route(web::head().to(password_form::show))
+            .route(web::post().to(password_form::change))
+            .route(options_route("GET, HEAD, POST, OPTIONS")),
     );
     for kind in [Kind::DomiciliaryUnits, Kind::Institutions] {
         let data = web::Data::new(kind);

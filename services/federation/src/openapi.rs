@@ -16,6 +16,7 @@ use crate::routes;
         routes::person_audit,
         routes::pols_list, routes::pol_get, routes::pol_post, routes::pol_patch, routes::pol_delete,
         routes::docs_list, routes::docs_post, routes::doc_get, routes::doc_post,
+        crate::password_form::show, crate::password_form::change,
         routes::places_list, routes::places_post, routes::place_get, routes::place_post, routes::place_patch,
     ),
     modifiers(&BasicAuth),

@@ -564,3 +564,36 @@ async fn the_openapi_document_lists_every_route() {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
 }
+
+#[actix_rt::test]
+async fn the_password_form_changes_a_password_only_with_a_valid_csrf_token() {
+    let h = harness(&[]);
+    let app = test::init_service(h.platform.app(app_config(&h))).await;
+    let form = call(&app, "GET", "/password/ESPGNU777ORG", Some(PATIENT), None).await;
+    assert_eq!(form.status, 200);
+    assert!(form.header("content-type").unwrap().starts_with("text/html"));
+    let html = form.text();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    call(&app, "GET", "/password/ARGOTH222XYZ", Some(PATIENT), None).await.problem(403);
+
+    let post = |body: String| {
+        test::TestRequest::post()
+            .uri("/password/ESPGNU777ORG")
+            .insert_header(("authorization", basic(PATIENT.0, PATIENT.1)))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(body)
+            .to_request()
+    };
+    // Forged or missing token: refused.
+    let forged = test::call_service(&app, post("csrf=123:abc&password=longenough1&confirm=longenough1".into())).await;
+    assert_eq!(forged.status(), 403);
+    // Entries that differ: the form again, 422.
+    let differ = test::call_service(&app, post(format!("csrf={csrf}&password=longenough1&confirm=longenough2"))).await;
+    assert_eq!(differ.status(), 422);
+    let ok = test::call_service(&app, post(format!("csrf={csrf}&password=longenough1&confirm=longenough1"))).await;
+    assert_eq!(ok.status(), 200);
+    call(&app, "GET", "/login", Some(PATIENT), None).await.problem(401);
+    assert_eq!(call(&app, "GET", "/login", Some((PATIENT.0, "longenough1")), None).await.status, 200);
+    let trail = call(&app, "GET", "/people/ESPGNU777ORG/audit", Some(ROOT), None).await.json();
+    assert!(trail.as_array().unwrap().iter().any(|e| e["action"] == "password"));
+}
