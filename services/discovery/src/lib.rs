@@ -96,12 +96,13 @@ pub async fn serve(platform: Platform) -> std::io::Result<()> {
     let config = poller::PollerConfig::from_config(&platform.config).map_err(std::io::Error::other)?;
     let state = State::new(&platform, config);
     let safety: u64 = platform.config.service_setting("LIST_REFRESH_SECONDS", 30).map_err(std::io::Error::other)?;
+    let stop = Arc::new(AtomicBool::new(false));
     state.list.spawn_listener(
         platform.config.database_url.clone(),
         platform.db.pool().clone(),
         Duration::from_secs(safety.max(1)),
+        stop.clone(),
     );
-    let stop = Arc::new(AtomicBool::new(false));
     if platform.config.service_setting("POLL", true).map_err(std::io::Error::other)? {
         state.poller.spawn(platform.config.database_url.clone(), stop.clone());
     }

@@ -5,6 +5,7 @@
 //! the `discovery_servers_changed` channel (a trigger on `servers` sends it), with a periodic
 //! rebuild as a safety net should a notification be missed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -72,19 +73,28 @@ impl ServerList {
 
     /// Listens for change notifications on a dedicated connection (a thread of its own) and
     /// rebuilds on each, and every `safety_interval` regardless. Reconnects after failures.
-    pub fn spawn_listener(&self, database_url: String, pool: meridian_platform::db::DbPool, safety_interval: Duration) {
+    pub fn spawn_listener(
+        &self,
+        database_url: String,
+        pool: meridian_platform::db::DbPool,
+        safety_interval: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
         let list = self.clone();
         std::thread::Builder::new()
             .name("discovery-listen".into())
             .spawn(move || {
-                loop {
-                    if let Err(err) = list.listen(&database_url, &pool, safety_interval) {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Err(err) = list.listen(&database_url, &pool, safety_interval, &stop) {
                         log::warn!("server list listener: {err}; reconnecting in 5 s");
+                        let until = std::time::Instant::now() + Duration::from_secs(5);
+                        while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < until {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
                     }
-                    std::thread::sleep(Duration::from_secs(5));
                 }
             })
-            .expect("spawn the listener thread");
+            .expect("spawn the listener thread")
     }
 
     fn listen(
@@ -92,6 +102,7 @@ impl ServerList {
         database_url: &str,
         pool: &meridian_platform::db::DbPool,
         safety_interval: Duration,
+        stop: &AtomicBool,
     ) -> Result<(), String> {
         let mut listener = PgConnection::establish(database_url).map_err(|e| e.to_string())?;
         listener.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(|e| e.to_string())?;
@@ -101,7 +112,7 @@ impl ServerList {
         };
         rebuild(self)?;
         let mut last = std::time::Instant::now();
-        loop {
+        while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));
             let mut changed = false;
             for notification in listener.notifications_iter() {
@@ -115,5 +126,6 @@ impl ServerList {
                 last = std::time::Instant::now();
             }
         }
+        Ok(())
     }
 }

@@ -532,3 +532,34 @@ async fn openapi_lists_every_route() {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
 }
+
+#[core::prelude::v1::test]
+fn replicas_refresh_their_lists_when_postgres_notifies() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = TestDb::new(&SERVICE);
+    let platform = test_platform(&SERVICE, &db, &[]);
+    let other_replica = discovery::snapshot::ServerList::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    // A safety interval of an hour: only the notification can explain a refresh.
+    let listener = other_replica.spawn_listener(
+        db.url.clone(),
+        platform.db.pool().clone(),
+        Duration::from_secs(3600),
+        stop.clone(),
+    );
+    let wait_for = |count: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while other_replica.get().is_none_or(|s| s.count != count) {
+            assert!(std::time::Instant::now() < deadline, "the list never reached {count} servers");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(0);
+    let id = seed(&db, Some("Kiribati"), "https://kiribati.example.org", Kind::Central, Some(Rank::Test), true);
+    wait_for(1);
+    servers::delete(&mut db.conn(), id).unwrap();
+    wait_for(0);
+    stop.store(true, Ordering::Relaxed);
+    listener.join().unwrap();
+}
