@@ -39,16 +39,35 @@ impl Candidate for Entry {
     }
 }
 
-/// A serialised body and its entity tag.
+/// A serialised body and its entity tag, with a gzip copy when it is worth one.
 #[derive(Debug, Clone)]
 pub struct Cached {
     pub body: Bytes,
     pub etag: String,
+    /// The body gzip-compressed, and that representation's tag (`"<tag>-gz"`).
+    pub gzip: Option<(Bytes, String)>,
 }
+
+/// Bodies smaller than this are sent as they are.
+const GZIP_FROM_BYTES: usize = 1024;
 
 impl Cached {
     pub fn new(body: Vec<u8>) -> Self {
-        Cached { etag: etag_of(&body), body: Bytes::from(body) }
+        Cached { etag: etag_of(&body), body: Bytes::from(body), gzip: None }
+    }
+
+    /// Like [`Cached::new`], compressing the body once now for every client that accepts gzip.
+    pub fn compressed(body: Vec<u8>) -> Self {
+        let mut cached = Self::new(body);
+        if cached.body.len() >= GZIP_FROM_BYTES {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let zipped = std::io::Write::write_all(&mut encoder, &cached.body).and_then(|()| encoder.finish());
+            if let Ok(zipped) = zipped {
+                let tag = format!("{}-gz\"", cached.etag.trim_end_matches('"'));
+                cached.gzip = Some((Bytes::from(zipped), tag));
+            }
+        }
+        cached
     }
 }
 
@@ -103,7 +122,7 @@ impl Snapshot {
             })
             .collect();
         entries.sort_by(|a, b| b.version.cmp(&a.version));
-        let list = Cached::new(json_array(entries.iter().map(|e| &e.json)));
+        let list = Cached::compressed(json_array(entries.iter().map(|e| &e.json)));
         let index = entries.iter().enumerate().map(|(i, e)| (e.version.clone(), i)).collect();
         Snapshot { generation, entries, list, index }
     }

@@ -117,7 +117,7 @@ fn ensure_version(conn: &mut PgConnection, text: &str, changelog: &str, actor: &
     }
 }
 
-fn seed_demo_data(conn: &mut PgConnection, actor: &Actor) -> ApiResult<usize> {
+pub fn seed_demo_data(conn: &mut PgConnection, actor: &Actor) -> ApiResult<usize> {
     let mut added = 0;
     for (text, changelog, published) in DEMO_VERSIONS {
         let version = parse_version(text)?;
@@ -196,7 +196,7 @@ pub fn seed_demo(platform: &Platform, args: &SeedDemoArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn seed_bench_data(conn: &mut PgConnection, count: usize, per_version: usize) -> ApiResult<usize> {
+pub fn seed_bench_data(conn: &mut PgConnection, count: usize, per_version: usize) -> ApiResult<usize> {
     let bench = Uuid::nil();
     let per_version = per_version.min(BENCH_ARTIFACTS.len());
     conn.transaction(|conn| {

@@ -19,19 +19,39 @@ pub fn not_modified(req: &HttpRequest, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
-/// A JSON body with its entity tag and caching policy; 304 when the client holds it already.
+/// Whether the client accepts a gzip-encoded body.
+pub fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers().get_all(header::ACCEPT_ENCODING).filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        },
+    )
+}
+
+/// A JSON body with its entity tag and caching policy, gzip-encoded when it has a compressed copy
+/// and the client accepts it; 304 when the client holds either representation already.
 pub fn cached_json(req: &HttpRequest, cached: &Cached, cache_control: &HeaderValue) -> HttpResponse {
-    if not_modified(req, &cached.etag) {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, cached.etag.as_str()))
-            .insert_header((header::CACHE_CONTROL, cache_control.clone()))
-            .finish();
+    let (body, etag, gzip) = match &cached.gzip {
+        Some((zipped, tag)) if accepts_gzip(req) => (zipped, tag.as_str(), true),
+        _ => (&cached.body, cached.etag.as_str(), false),
+    };
+    let current =
+        not_modified(req, &cached.etag) || cached.gzip.as_ref().is_some_and(|(_, tag)| not_modified(req, tag));
+    let mut response = if current { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    response.insert_header((header::ETAG, etag)).insert_header((header::CACHE_CONTROL, cache_control.clone()));
+    if cached.gzip.is_some() {
+        response.insert_header((header::VARY, "Accept-Encoding"));
     }
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header((header::ETAG, cached.etag.as_str()))
-        .insert_header((header::CACHE_CONTROL, cache_control.clone()))
-        .body(cached.body.clone())
+    if current {
+        return response.finish();
+    }
+    if gzip {
+        response.insert_header((header::CONTENT_ENCODING, "gzip"));
+    }
+    response.content_type("application/json").body(body.clone())
 }
 
 /// Whether the client prefers HTML to JSON. Browsers list `text/html` first; API clients send

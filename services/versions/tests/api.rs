@@ -656,3 +656,32 @@ async fn the_mobile_page_shows_a_qr_code_per_mobile_build() {
     assert_eq!(bad.status, 422);
     assert_html_with_csp(&bad);
 }
+
+#[actix_rt::test]
+async fn the_list_is_sent_gzipped_to_clients_that_accept_it() {
+    use std::io::Read;
+    let db = TestDb::new(&SERVICE);
+    let (app, _) = app(&db).await;
+    let (releaser, _) = device(&db, DeviceRole::Releaser);
+    for minor in 0..20 {
+        send(&app, publish(&releaser, &format!("2.{minor}.0"), "- a changelog line long enough to compress\n")).await;
+    }
+    let plain = send(&app, get("/versions")).await;
+    assert!(plain.header("content-encoding").is_none());
+    let zipped = send(&app, get("/versions").insert_header(("accept-encoding", "gzip, deflate, br"))).await;
+    assert_eq!(zipped.status, 200);
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert!(zipped.header("vary").unwrap().contains("Accept-Encoding"));
+    assert!(zipped.body.len() < plain.body.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&zipped.body[..]).read_to_end(&mut unzipped).unwrap();
+    assert_eq!(unzipped, plain.body, "the same document");
+    let (plain_tag, zipped_tag) = (plain.header("etag").unwrap(), zipped.header("etag").unwrap());
+    assert_ne!(plain_tag, zipped_tag, "each representation has its own tag");
+    for tag in [plain_tag, zipped_tag] {
+        let again = send(&app, get("/versions").insert_header(("if-none-match", tag.to_owned()))).await;
+        assert_eq!(again.status, 304);
+    }
+    let refused = send(&app, get("/versions").insert_header(("accept-encoding", "gzip;q=0"))).await;
+    assert!(refused.header("content-encoding").is_none());
+}
