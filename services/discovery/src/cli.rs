@@ -188,3 +188,27 @@ pub fn seed_demo(platform: &Platform, dir: &Path) -> Result<String, String> {
         cert = cert_path.display(),
     ))
 }
+
+/// `seed-bench`: `count` listed central servers across the ranks (idempotent); returns how many
+/// were added.
+pub fn seed_bench(platform: &Platform, count: usize) -> Result<usize, String> {
+    platform.migrate().map_err(|e| e.to_string())?;
+    let mut conn = platform.db.pool().get().map_err(|e| e.to_string())?;
+    let mut added = 0;
+    for n in 1..=count {
+        let input = NewServer {
+            name: Some(format!("Bench server {n:04}")),
+            host: format!("https://bench-{n:04}.bench.meridian.invalid"),
+            kind: Kind::Central,
+            rank: Some(Rank::ALL[n % Rank::ALL.len()]),
+            listed: Some(true),
+            device_id: None,
+        };
+        match servers::create(&mut conn, input, None) {
+            Ok(_) => added += 1,
+            Err(err) if err.status == 409 => {}
+            Err(err) => return Err(err.detail),
+        }
+    }
+    Ok(added)
+}

@@ -83,7 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/servers/{id}/statuses").get(routes::server_statuses))
             .service(web::resource("/status/{server_id}").post(routes::post_status))
             .service(web::resource("/statuses").get(routes::latest_statuses))
-            .service(web::resource("/status").get(routes::status_page))
+            .service(web::resource("/status").get(routes::status_page).head(routes::status_page))
             .service(web::resource("/reload").post(routes::reload))
             .service(web::resource("/devices").get(routes::list_devices))
             .service(web::resource("/devices/{id}").patch(routes::update_device)),

@@ -26,6 +26,11 @@ enum Command {
         #[command(subcommand)]
         action: DevicesAction,
     },
+    /// Apply migrations and add COUNT benchmark servers (idempotent).
+    SeedBench {
+        #[arg(long, default_value_t = 100)]
+        servers: usize,
+    },
     /// Apply migrations and add the demo servers and an approved admin identity (idempotent).
     SeedDemo {
         #[arg(long, default_value = ".data/demo")]
@@ -89,6 +94,16 @@ async fn main() -> ExitCode {
                 Ok(r) => ops::devices_revoke(&platform, &r),
                 Err(code) => code,
             },
+        },
+        Command::SeedBench { servers } => match ops::seed_bench(&platform, servers) {
+            Ok(added) => {
+                println!("discovery bench: {added} servers added ({servers} wanted)");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("discovery seed-bench: {err}");
+                ExitCode::FAILURE
+            }
         },
         Command::SeedDemo { dir } => match ops::seed_demo(&platform, &dir) {
             Ok(text) => {

@@ -87,7 +87,9 @@ impl PollerConfig {
 pub struct PingOutcome {
     pub version: Option<String>,
     pub latency_ms: Option<i32>,
-    /// `None` on success, else a short class.
+    /// `None` on success, else a short class: `timeout`, `dns`, `connect` (refused, reset, TLS),
+    /// `redirect` (to another host, or too many), `request`, `http_status` (an error status
+    /// without a version), `no_version`, `bad_version`.
     pub error: Option<&'static str>,
     pub detail: Option<String>,
 }
@@ -159,6 +161,8 @@ impl Poller {
                     "timeout"
                 } else if err.is_redirect() {
                     "redirect"
+                } else if err.is_connect() && error_chain(&err).contains("dns error") {
+                    "dns"
                 } else if err.is_connect() {
                     "connect"
                 } else {
