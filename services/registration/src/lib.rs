@@ -65,12 +65,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The worker's message context and settings from the service settings.
 pub fn start_worker(platform: &Platform, settings: &Settings) -> Result<worker::Worker, String> {
     let ctx = mail::MailContext::new(&settings.mail_from, &settings.public_url, &settings.unsubscribe_key)?;
-    worker::Worker::start(
+    worker::Worker::start_observed(
         platform.config.database_url.clone(),
         SCHEMA,
         settings.mailer.clone(),
         ctx,
         settings.worker.clone(),
+        worker::outcome_counter(platform.registry()),
     )
 }
 

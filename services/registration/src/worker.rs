@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use meridian_platform::config::Rate;
+use meridian_platform::prometheus::{IntCounterVec, Opts};
 
 use crate::broadcasts::{self, Claimed};
 use crate::mail::{self, MailContext, Mailer, Outgoing, SendError};
@@ -178,6 +179,20 @@ pub fn connect(database_url: &str, schema: &str) -> Result<PgConnection, String>
     Ok(conn)
 }
 
+/// The counter of delivery outcomes, registered in `registry`.
+pub fn outcome_counter(registry: &meridian_platform::prometheus::Registry) -> Option<IntCounterVec> {
+    let counter = IntCounterVec::new(
+        Opts::new(
+            "registration_deliveries_total",
+            "Delivery attempts by outcome (sent, failed, retry, skipped, unavailable)",
+        ),
+        &["outcome"],
+    )
+    .ok()?;
+    registry.register(Box::new(counter.clone())).ok()?;
+    Some(counter)
+}
+
 /// A running worker; [`Worker::stop`] lets in-flight sends finish and joins every slot.
 pub struct Worker {
     stop: Arc<AtomicBool>,
@@ -197,7 +212,20 @@ fn sleep_unless_stopped(stop: &AtomicBool, total: Duration) {
     }
 }
 
-fn run_slot(index: usize, database_url: &str, schema: &str, sender: &Sender, stop: &AtomicBool) {
+fn observe(metrics: Option<&IntCounterVec>, outcome: &str) {
+    if let Some(metrics) = metrics {
+        metrics.with_label_values(&[outcome]).inc();
+    }
+}
+
+fn run_slot(
+    index: usize,
+    database_url: &str,
+    schema: &str,
+    sender: &Sender,
+    stop: &AtomicBool,
+    metrics: Option<&IntCounterVec>,
+) {
     let mut conn: Option<PgConnection> = None;
     let mut backoff = Duration::from_millis(250);
     while !stop.load(Ordering::Relaxed) {
@@ -213,7 +241,21 @@ fn run_slot(index: usize, database_url: &str, schema: &str, sender: &Sender, sto
                 }
             },
         };
-        match process_one(c, sender) {
+        let step = process_one(c, sender);
+        if let Ok(step) = &step {
+            let outcome = match step {
+                Step::Idle => None,
+                Step::Sent => Some("sent"),
+                Step::Skipped => Some("skipped"),
+                Step::Failed => Some("failed"),
+                Step::Retry => Some("retry"),
+                Step::Unavailable(_) => Some("unavailable"),
+            };
+            if let Some(outcome) = outcome {
+                observe(metrics, outcome);
+            }
+        }
+        match step {
             Ok(Step::Idle) => sleep_unless_stopped(stop, sender.settings.poll_interval),
             Ok(Step::Unavailable(message)) => {
                 log::warn!("delivery slot {index}: SMTP unavailable ({message}); retrying in {backoff:?}");
@@ -240,6 +282,18 @@ impl Worker {
         ctx: MailContext,
         settings: WorkerSettings,
     ) -> Result<Worker, String> {
+        Self::start_observed(database_url, schema, spec, ctx, settings, None)
+    }
+
+    /// Like [`Worker::start`], counting outcomes in `metrics` (label `outcome`).
+    pub fn start_observed(
+        database_url: String,
+        schema: &'static str,
+        spec: MailerSpec,
+        ctx: MailContext,
+        settings: WorkerSettings,
+        metrics: Option<IntCounterVec>,
+    ) -> Result<Worker, String> {
         let sender = Arc::new(Sender::new(&spec, ctx, settings)?);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_ = stop.clone();
@@ -251,9 +305,10 @@ impl Worker {
                 let slots: Vec<JoinHandle<()>> = (0..sender.settings.concurrency)
                     .map(|index| {
                         let (sender, stop, url) = (sender.clone(), stop_.clone(), database_url.clone());
+                        let metrics = metrics.clone();
                         std::thread::Builder::new()
                             .name(format!("registration-slot-{index}"))
-                            .spawn(move || run_slot(index, &url, schema, &sender, &stop))
+                            .spawn(move || run_slot(index, &url, schema, &sender, &stop, metrics.as_ref()))
                             .expect("spawn a delivery slot")
                     })
                     .collect();
