@@ -149,8 +149,9 @@ pub const DEMO_SERVERS: &[(&str, &str, Rank)] = &[
 ];
 
 /// Idempotent: migrates, inserts missing demo servers, makes (once) and approves an admin identity
-/// under `dir`. Returns what to print.
+/// under `dir/discovery-admin/`. Returns what to print.
 pub fn seed_demo(platform: &Platform, dir: &Path) -> Result<String, String> {
+    let dir = &dir.join("discovery-admin");
     platform.migrate().map_err(|e| e.to_string())?;
     let mut conn = platform.db.pool().get().map_err(|e| e.to_string())?;
     let mut created = 0;

@@ -65,10 +65,14 @@ fn seed_demo_is_idempotent() {
     let dir = scratch_dir("demo");
     let first = cli::seed_demo(&platform, &dir).unwrap();
     assert!(first.contains("mtls-certificate"), "{first}");
-    let cert = std::fs::read_to_string(dir.join("identity.crt.pem")).unwrap();
+    let cert = std::fs::read_to_string(dir.join("discovery-admin/identity.crt.pem")).unwrap();
     let second = cli::seed_demo(&platform, &dir).unwrap();
     assert!(second.contains("0 demo servers added"), "{second}");
-    assert_eq!(std::fs::read_to_string(dir.join("identity.crt.pem")).unwrap(), cert, "the identity is kept");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("discovery-admin/identity.crt.pem")).unwrap(),
+        cert,
+        "the identity is kept"
+    );
 
     let mut conn = db.conn();
     let count: i64 = discovery::schema::servers::table.count().get_result(&mut conn).unwrap();
