@@ -62,8 +62,10 @@ impl Fields {
                     serde_json::Value::Bool(b) => b.to_string(),
                     serde_json::Value::Number(n) => n.to_string(),
                     _ => {
-                        return Err(ApiError::bad_request(format!("{key}: must be a string"))
-                            .with_extra("errors", serde_json::json!({ key: ["must be a string"] })));
+                        return Err(ApiError {
+                            errors: Some([(key.clone(), vec!["must be a string".to_owned()])].into()),
+                            ..ApiError::bad_request(format!("{key}: must be a string"))
+                        });
                     }
                 };
                 fields.insert(key, text);

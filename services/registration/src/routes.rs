@@ -8,7 +8,6 @@ use meridian_model::{Page, PageQuery};
 use meridian_platform::ratelimit::RateLimiter;
 use meridian_platform::{ApiError, Platform};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -88,11 +87,11 @@ const MAX_DISTRIBUTION: usize = 128;
 
 fn short_field(fields: &Fields, name: &str, max: usize) -> Result<Option<String>, ApiError> {
     match fields.get(name) {
-        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
-            Err(ApiError::bad_request(format!("{name} must be at most {max} characters on one line"))
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => Err(ApiError {
+            errors: Some([(name.to_owned(), vec![format!("at most {max} characters on one line")])].into()),
+            ..ApiError::bad_request(format!("{name} must be at most {max} characters on one line"))
                 .with_code("InvalidField")
-                .with_extra("errors", json!({ name: [format!("at most {max} characters")] })))
-        }
+        }),
         v => Ok(v.map(str::to_owned)),
     }
 }
