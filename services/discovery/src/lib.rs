@@ -68,26 +68,25 @@ async fn version_header(
     Ok(res)
 }
 
+/// Routes, each wrapped with the `X-Version` header. (Resource by resource rather than one catch-all
+/// scope, so the routes compose with other services' in one App.)
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("")
+        web::resource("/servers")
             .wrap(from_fn(version_header))
-            .service(
-                web::resource("/servers")
-                    .get(routes::list_servers)
-                    .head(routes::list_servers)
-                    .post(routes::create_server)
-                    .patch(routes::update_server)
-                    .delete(routes::delete_server),
-            )
-            .service(web::resource("/servers/{id}/statuses").get(routes::server_statuses))
-            .service(web::resource("/status/{server_id}").post(routes::post_status))
-            .service(web::resource("/statuses").get(routes::latest_statuses))
-            .service(web::resource("/status").get(routes::status_page).head(routes::status_page))
-            .service(web::resource("/reload").post(routes::reload))
-            .service(web::resource("/devices").get(routes::list_devices))
-            .service(web::resource("/devices/{id}").patch(routes::update_device)),
-    );
+            .get(routes::list_servers)
+            .head(routes::list_servers)
+            .post(routes::create_server)
+            .patch(routes::update_server)
+            .delete(routes::delete_server),
+    )
+    .service(web::resource("/servers/{id}/statuses").wrap(from_fn(version_header)).get(routes::server_statuses))
+    .service(web::resource("/status/{server_id}").wrap(from_fn(version_header)).post(routes::post_status))
+    .service(web::resource("/statuses").wrap(from_fn(version_header)).get(routes::latest_statuses))
+    .service(web::resource("/status").wrap(from_fn(version_header)).get(routes::status_page).head(routes::status_page))
+    .service(web::resource("/reload").wrap(from_fn(version_header)).post(routes::reload))
+    .service(web::resource("/devices").wrap(from_fn(version_header)).get(routes::list_devices))
+    .service(web::resource("/devices/{id}").wrap(from_fn(version_header)).patch(routes::update_device));
 }
 
 /// Serves HTTP with the server-list listener, the poller (when this replica holds the lock) and

@@ -563,3 +563,16 @@ fn replicas_refresh_their_lists_when_postgres_notifies() {
     stop.store(true, Ordering::Relaxed);
     listener.join().unwrap();
 }
+
+#[actix_rt::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let db = TestDb::new(&SERVICE);
+    let app = app!(&db);
+    let (status, headers, problem) = call!(app, test::TestRequest::get().uri("/nowhere"));
+    assert_problem(status, &headers, &problem, 404);
+    let (status, headers, problem) = call!(app, test::TestRequest::put().uri("/servers"));
+    assert_problem(status, &headers, &problem, 405);
+    let (status, headers, _) = call!(app, test::TestRequest::get().uri("/statuses"));
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("x-version").unwrap(), env!("CARGO_PKG_VERSION"));
+}
