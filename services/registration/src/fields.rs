@@ -75,9 +75,17 @@ impl Fields {
                 serde_urlencoded::from_bytes(body).map_err(|e| ApiError::bad_request(format!("bad form body: {e}")))?;
             Self::from_pairs(pairs, &mut fields);
         } else if mime == "multipart/form-data" {
-            return Err(ApiError::unsupported_media_type(
-                "send the fields form-encoded (application/x-www-form-urlencoded) or as JSON",
-            ));
+            let boundary = content_type
+                .unwrap_or("")
+                .split(';')
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+                .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| ApiError::bad_request("multipart body without a boundary"))?;
+            for (name, value) in multipart_text_fields(body, &boundary)? {
+                fields.insert(name, value);
+            }
         } else {
             return Err(ApiError::unsupported_media_type(format!(
                 "{mime} is not accepted; send application/x-www-form-urlencoded or application/json"
@@ -85,6 +93,39 @@ impl Fields {
         }
         Ok(Fields(fields))
     }
+}
+
+/// The text fields of a `multipart/form-data` body (what PHP's curl sends when given an array).
+/// File parts are refused: no field here is a file.
+fn multipart_text_fields(body: &[u8], boundary: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let malformed = || ApiError::bad_request("malformed multipart body");
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the multipart body is not UTF-8"))?;
+    let delimiter = format!("--{boundary}");
+    let mut parts = text.split(delimiter.as_str());
+    parts.next(); // the preamble
+    let mut out = Vec::new();
+    for part in parts {
+        if part.starts_with("--") {
+            break; // the closing delimiter
+        }
+        let part = part.strip_prefix("\r\n").ok_or_else(malformed)?;
+        let (headers, value) = part.split_once("\r\n\r\n").ok_or_else(malformed)?;
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let disposition = headers
+            .split("\r\n")
+            .find(|h| h.to_ascii_lowercase().starts_with("content-disposition:"))
+            .ok_or_else(malformed)?;
+        if disposition.contains("filename=") {
+            return Err(ApiError::bad_request("file uploads are not accepted here"));
+        }
+        let name = disposition
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("name="))
+            .map(|n| n.trim_matches('"').to_owned())
+            .ok_or_else(malformed)?;
+        out.push((name, value.to_owned()));
+    }
+    Ok(out)
 }
 
 impl FromRequest for Fields {
@@ -131,6 +172,21 @@ mod tests {
         let f =
             Fields::parse("email=q%40b.org", Some("application/x-www-form-urlencoded"), b"email=body%40b.org").unwrap();
         assert_eq!(f.get("email"), Some("body@b.org"), "the body wins");
+    }
+
+    #[test]
+    fn reads_multipart_text_fields() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nm@example.org\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n7.0.3\r\n--XyZ--\r\n";
+        let f = Fields::parse("", Some("multipart/form-data; boundary=XyZ"), body.as_bytes()).unwrap();
+        assert_eq!(f.get("email"), Some("m@example.org"));
+        assert_eq!(f.get("version"), Some("7.0.3"));
+        let file = "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\ndata\r\n--b--\r\n";
+        assert_eq!(
+            Fields::parse("", Some("multipart/form-data; boundary=b"), file.as_bytes()).unwrap_err().status,
+            400
+        );
+        assert_eq!(Fields::parse("", Some("multipart/form-data"), b"x").unwrap_err().status, 400);
     }
 
     #[test]
