@@ -37,6 +37,36 @@ pub fn authorize(
     }
 }
 
+/// A JSON body read only when the handler asks, after authentication and authorisation, so that
+/// a caller without credentials learns nothing from how their body is parsed (actix runs a
+/// handler's extractors concurrently). Parsed with the lenient JSON configuration of the scope or
+/// resource: any content type, the size limit, 400 for malformed JSON.
+pub struct LaterJson {
+    req: HttpRequest,
+    payload: actix_web::dev::Payload,
+}
+
+impl actix_web::FromRequest for LaterJson {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(LaterJson { req: req.clone(), payload: payload.take() }))
+    }
+}
+
+impl LaterJson {
+    pub async fn read(mut self) -> ApiResult<Value> {
+        use actix_web::FromRequest;
+        match web::Json::<Value>::from_request(&self.req, &mut self.payload).await {
+            Ok(json) => Ok(json.into_inner()),
+            Err(err) => {
+                Err(err.as_error::<ApiError>().cloned().unwrap_or_else(|| ApiError::bad_request(err.to_string())))
+            }
+        }
+    }
+}
+
 fn json_body(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status).content_type("application/json").body(body)
 }
@@ -200,11 +230,11 @@ pub async fn person_post(
     platform: web::Data<Platform>,
     fed: web::Data<Federation>,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let id = person_id(&path).map_err(|_| ApiError::invalid_field("id", "must be letters, digits, '_', '.' or '-'"))?;
     authorize(&fed, &caller, Resource::People, req.method(), Some(&id))?;
-    let mut input = people::parse_input(body.into_inner(), &id, &fed.policy)?;
+    let mut input = people::parse_input(body.read().await?, &id, &fed.policy)?;
     let hash = hash_if_any(input.password.take()).await?;
     let location = format!("/people/{id}");
     let doc = platform.db.transaction(move |conn| people::create(conn, &caller, &id, input, hash)).await?;
@@ -227,11 +257,11 @@ pub async fn person_patch(
     platform: web::Data<Platform>,
     fed: web::Data<Federation>,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let id = person_id(&path)?;
     authorize(&fed, &caller, Resource::People, req.method(), Some(&id))?;
-    let mut input = people::parse_input(body.into_inner(), &id, &fed.policy)?;
+    let mut input = people::parse_input(body.read().await?, &id, &fed.policy)?;
     let hash = hash_if_any(input.password.take()).await?;
     let target = id.clone();
     let patched = platform.db.transaction(move |conn| people::patch(conn, &caller, &id, input, hash)).await?;
@@ -363,11 +393,11 @@ pub async fn pol_post(
     platform: web::Data<Platform>,
     fed: web::Data<Federation>,
     path: web::Path<(String, Uuid)>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let (book, page) = page_path(&path)?;
     authorize(&fed, &caller, Resource::Pols, req.method(), Some(&book))?;
-    let data = pols::parse_page(body.into_inner(), &book, page)?;
+    let data = pols::parse_page(body.read().await?, &book, page)?;
     let sink = fed.audit.clone();
     let location = format!("/pols/{book}/{page}");
     let doc = platform
@@ -394,11 +424,11 @@ pub async fn pol_patch(
     platform: web::Data<Platform>,
     fed: web::Data<Federation>,
     path: web::Path<(String, Uuid)>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let (book, page) = page_path(&path)?;
     authorize(&fed, &caller, Resource::Pols, req.method(), Some(&book))?;
-    let data = pols::parse_page(body.into_inner(), &book, page)?;
+    let data = pols::parse_page(body.read().await?, &book, page)?;
     let fields: Vec<String> = data.keys().cloned().collect();
     let sink = fed.audit.clone();
     let doc = platform
@@ -515,11 +545,11 @@ pub async fn docs_post(
     platform: web::Data<Platform>,
     fed: web::Data<Federation>,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let person = person_id(&path)?;
     authorize(&fed, &caller, Resource::PersonalDocs, req.method(), Some(&person))?;
-    create_doc(caller, &platform, &fed, person, None, body.into_inner()).await
+    create_doc(caller, &platform, &fed, person, None, body.read().await?).await
 }
 
 /// A document with its content (when the id is a document of this person), or the documents of
@@ -577,11 +607,11 @@ pub async fn doc_post(
     platform: web::Data<Platform>,
     fed: web::Data<Federation>,
     path: web::Path<(String, Uuid)>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let (person, page) = page_path(&path)?;
     authorize(&fed, &caller, Resource::PersonalDocs, req.method(), Some(&person))?;
-    create_doc(caller, &platform, &fed, person, Some(page), body.into_inner()).await
+    create_doc(caller, &platform, &fed, person, Some(page), body.read().await?).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -619,11 +649,11 @@ pub async fn places_post(
     platform: web::Data<Platform>,
     fed: web::Data<Federation>,
     kind: web::Data<Kind>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let kind = **kind;
     place_scope(&fed, &caller, kind, req.method())?;
-    let (id, data) = places::parse(body.into_inner(), None)?;
+    let (id, data) = places::parse(body.read().await?, None)?;
     place_create(&platform, kind, id, data).await
 }
 
@@ -666,12 +696,12 @@ pub async fn place_post(
     fed: web::Data<Federation>,
     kind: web::Data<Kind>,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let kind = **kind;
     place_scope(&fed, &caller, kind, req.method())?;
     let url_id = places::check_id(&path)?;
-    let (id, data) = places::parse(body.into_inner(), Some(&url_id))?;
+    let (id, data) = places::parse(body.read().await?, Some(&url_id))?;
     place_create(&platform, kind, id, data).await
 }
 
@@ -685,12 +715,12 @@ pub async fn place_patch(
     fed: web::Data<Federation>,
     kind: web::Data<Kind>,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: LaterJson,
 ) -> ApiResult<HttpResponse> {
     let kind = **kind;
     place_scope(&fed, &caller, kind, req.method())?;
     let url_id = places::check_id(&path).map_err(|_| ApiError::not_found("no such record"))?;
-    let (id, data) = places::parse(body.into_inner(), Some(&url_id))?;
+    let (id, data) = places::parse(body.read().await?, Some(&url_id))?;
     let doc = platform.db.run(move |conn| places::patch(conn, kind, &id, data)).await?;
     Ok(json_body(StatusCode::OK, doc))
 }

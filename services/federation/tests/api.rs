@@ -193,6 +193,11 @@ async fn bad_input_is_always_a_4xx_problem() {
     let h = harness(&[]);
     let app = test::init_service(h.platform.app(app_config(&h))).await;
     call(&app, "POST", "/people/BADJSON00001", Some(DOCTOR), Some("{not json")).await.problem(400);
+    // Credentials are checked before the body is read: strangers learn nothing from parsing.
+    call(&app, "POST", "/people/BADJSON00001", Some((DOCTOR.0, "wrong")), Some("{not json")).await.problem(401);
+    call(&app, "POST", "/people/BADJSON00001", Some(PATIENT), Some("{not json")).await.problem(403);
+    let too_big = format!("{{\"x\": \"{}\"}}", "a".repeat(300 * 1024));
+    call(&app, "PATCH", "/people/ESPGNU777ORG", Some(DOCTOR), Some(&too_big)).await.problem(413);
     call(&app, "POST", "/people/BADJSON00001", Some(DOCTOR), Some("[1, 2]")).await.problem(422);
     call(&app, "PATCH", "/people/ESPGNU777ORG", Some(DOCTOR), Some(r#"["a"]"#)).await.problem(422);
     let contradiction =
