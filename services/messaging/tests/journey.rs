@@ -159,7 +159,7 @@ async fn clinician_activates_patient_who_asks_for_a_call_back() {
 }
 
 #[actix_rt::test]
-async fn new_messages_stream_to_their_receiver() {
+async fn new_messages_stream_to_their_receiver_across_replicas() {
     use actix_web::body::MessageBody;
 
     let ctx = ctx(&[]);
@@ -186,12 +186,20 @@ async fn new_messages_stream_to_their_receiver() {
     };
     assert!(next_chunk().await.starts_with(": connected"));
 
-    // The listener connects in the background: send until one message arrives (bounded).
+    // A second replica on the same database: its messages reach this replica's stream through
+    // Postgres NOTIFY. The listener connects in the background: send until one arrives (bounded).
+    let other_platform = meridian_platform::testing::test_platform(&messaging::SERVICE, &ctx.db, &[]);
+    let other_state = actix_web::web::Data::new(messaging::State::new(&other_platform).unwrap());
+    let replica = actix_web::test::init_service(other_platform.app(move |cfg| {
+        cfg.app_data(other_state.clone());
+        messaging::configure(cfg);
+    }))
+    .await;
     let mut sent = Vec::new();
     let mut received = None;
     for _ in 0..20 {
         let r = call(
-            &app,
+            &replica,
             "POST",
             "/dhos/v2/message",
             Some(&patient),
