@@ -33,7 +33,7 @@ fn free_port() -> u16 {
 
 #[actix_rt::test]
 async fn the_handshake_certificate_identifies_the_device() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    meridian_platform::tls::install_crypto_provider();
     let dir = std::env::temp_dir().join(format!("meridian-mtls-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let server_key = rcgen::KeyPair::generate().unwrap();

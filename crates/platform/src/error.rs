@@ -210,6 +210,14 @@ impl From<DieselError> for ApiError {
             {
                 ApiError::unavailable("the database is unreachable; retry")
             }
+            // Before migrations have run (a replica racing the migration Job) a table is missing:
+            // the service is not ready, it is not broken.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("relation ") && info.message().ends_with("does not exist") =>
+            {
+                log::warn!("database not migrated yet: {}", info.message());
+                ApiError::unavailable("the database is not migrated yet; retry")
+            }
             other => ApiError::internal(format!("database: {other}")),
         }
     }

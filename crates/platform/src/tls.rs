@@ -88,6 +88,12 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<ServerConfig, 
     Ok(config)
 }
 
+/// Makes ring the process's TLS crypto provider (HTTP and SMTP clients need one chosen); calling
+/// it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// `HttpServer::on_connect` hook: keeps the client's certificate with the connection.
 pub fn on_connect(connection: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
     type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
