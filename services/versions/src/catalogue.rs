@@ -98,7 +98,14 @@ pub struct Snapshot {
     /// `GET /versions`.
     pub list: Cached,
     index: HashMap<Version, usize>,
+    /// Answers of update-for already computed from this snapshot, by the asking version. Servers
+    /// in the field run few distinct versions, so nearly every request is a hit.
+    updates: RwLock<HashMap<Version, Arc<Cached>>>,
 }
+
+/// At most this many update-for answers are kept per snapshot (arbitrary versions asked by
+/// clients must not grow memory without bound).
+const MAX_CACHED_UPDATES: usize = 4096;
 
 impl Snapshot {
     pub fn build(generation: i64, rows: Vec<VersionRow>, artifacts: Vec<Artifact>) -> Snapshot {
@@ -124,7 +131,7 @@ impl Snapshot {
         entries.sort_by(|a, b| b.version.cmp(&a.version));
         let list = Cached::compressed(json_array(entries.iter().map(|e| &e.json)));
         let index = entries.iter().enumerate().map(|(i, e)| (e.version.clone(), i)).collect();
-        Snapshot { generation, entries, list, index }
+        Snapshot { generation, entries, list, index, updates: RwLock::default() }
     }
 
     pub fn exact(&self, version: &Version) -> Option<&Entry> {
@@ -142,8 +149,17 @@ impl Snapshot {
     }
 
     /// The updates for a server running `current`, as a JSON array.
-    pub fn updates_for(&self, current: &Version) -> Cached {
-        Cached::new(json_array(rules::updates_for(current, &self.entries).into_iter().map(|e| &e.json)))
+    pub fn updates_for(&self, current: &Version) -> Arc<Cached> {
+        if let Some(hit) = self.updates.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(current) {
+            return hit.clone();
+        }
+        let answer =
+            Arc::new(Cached::new(json_array(rules::updates_for(current, &self.entries).into_iter().map(|e| &e.json))));
+        let mut cache = self.updates.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() < MAX_CACHED_UPDATES {
+            cache.insert(current.clone(), answer.clone());
+        }
+        answer
     }
 }
 
