@@ -44,6 +44,9 @@ pub static SERVICE: ServiceDef = ServiceDef {
 pub struct State {
     pub list: snapshot::ServerList,
     pub poller: poller::Poller,
+    /// The last rendered status page and when: served again for [`page::CACHE_FOR`], so a busy
+    /// page costs the database one query every few seconds.
+    pub page: Arc<std::sync::Mutex<Option<(std::time::Instant, web::Bytes)>>>,
 }
 
 impl State {
@@ -51,6 +54,7 @@ impl State {
         web::Data::new(State {
             list: snapshot::ServerList::default(),
             poller: poller::Poller::new(platform.db.clone(), config),
+            page: Arc::default(),
         })
     }
 }

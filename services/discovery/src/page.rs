@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::model::Rank;
 use crate::statuses::HealthRow;
 
+/// How long a rendered page is served again before it is rendered anew.
+pub const CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Seconds between the page's own refreshes.
 pub const REFRESH_SECS: u32 = 60;
 

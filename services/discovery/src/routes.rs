@@ -282,9 +282,23 @@ pub async fn update_device(
 /// The status page.
 #[utoipa::path(get, path = "/status", tag = "statuses",
     responses((status = 200, description = "Every server's health as an HTML page", content_type = "text/html")))]
-pub async fn status_page(platform: web::Data<Platform>) -> ApiResult<HttpResponse> {
-    let rows = platform.db.run(statuses::health).await?;
-    let html = crate::page::render(&rows, chrono::Utc::now(), platform.def.version)?;
+pub async fn status_page(platform: web::Data<Platform>, state: web::Data<State>) -> ApiResult<HttpResponse> {
+    let cached = state
+        .page
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < crate::page::CACHE_FOR)
+        .map(|(_, html)| html.clone());
+    let html = if let Some(html) = cached {
+        html
+    } else {
+        let rows = platform.db.run(statuses::health).await?;
+        let html = web::Bytes::from(crate::page::render(&rows, chrono::Utc::now(), platform.def.version)?);
+        *state.page.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), html.clone()));
+        html
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, crate::page::content_security_policy()))
