@@ -178,9 +178,32 @@ impl VaryAccept for HttpResponse {
     }
 }
 
-/// A version's artifacts, sorted by type then platform. `{version}` as for `GET /versions/{version}`.
+/// Optional filters of `GET /versions/{version}/artifacts`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ArtifactFilter {
+    /// Only artifacts of this type (case-insensitive), e.g. `mobile`.
+    pub artifact_type: Option<String>,
+    /// Only artifacts for this platform (case-insensitive), e.g. `android`.
+    pub platform: Option<String>,
+}
+
+impl ArtifactFilter {
+    fn is_empty(&self) -> bool {
+        self.artifact_type.is_none() && self.platform.is_none()
+    }
+
+    fn admits(&self, artifact: &Artifact) -> bool {
+        let matches =
+            |wanted: &Option<String>, value: &str| wanted.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(value));
+        matches(&self.artifact_type, &artifact.artifact_type) && matches(&self.platform, &artifact.platform)
+    }
+}
+
+/// A version's artifacts, sorted by type then platform, optionally filtered by type and platform.
+/// `{version}` as for `GET /versions/{version}`.
 #[utoipa::path(get, path = "/versions/{version}/artifacts", tag = "artifacts",
-    params(("version" = String, Path, example = "2.1.0")),
+    params(("version" = String, Path, example = "2.1.0"), ArtifactFilter),
     responses(
         (status = 200, body = [Artifact], headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 404, description = "No such version", content_type = "application/problem+json"),
@@ -189,12 +212,18 @@ impl VaryAccept for HttpResponse {
 pub async fn list_artifacts(
     req: HttpRequest,
     path: web::Path<String>,
+    filter: web::Query<ArtifactFilter>,
     platform: web::Data<Platform>,
     state: web::Data<State>,
 ) -> ApiResult<HttpResponse> {
     let snapshot = state.catalogue.snapshot(&platform.db).await?;
     let entry = resolve(&snapshot, &path)?;
-    let body = serde_json::to_vec(&entry.artifacts).map_err(ApiError::internal)?;
+    let body = if filter.is_empty() {
+        serde_json::to_vec(&entry.artifacts)
+    } else {
+        serde_json::to_vec(&entry.artifacts.iter().filter(|a| filter.admits(a)).collect::<Vec<_>>())
+    }
+    .map_err(ApiError::internal)?;
     Ok(cached_json(&req, &Cached::new(body), &state.cache_control))
 }
 

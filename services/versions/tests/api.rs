@@ -368,6 +368,17 @@ async fn artifacts_are_unique_validated_and_sorted() {
     let versions = send(&app, get("/versions")).await.json();
     assert_eq!(list[0]["version_id"], versions[1]["id"]);
     assert_eq!(send(&app, get("/versions/2.9.0/artifacts")).await.status, 404);
+    let mobile = send(&app, get("/versions/2.1.0/artifacts?artifact_type=mobile")).await.json();
+    assert_eq!(mobile.as_array().unwrap().len(), 2);
+    assert_eq!(mobile[0]["platform"], "android");
+    let ios = send(&app, get("/versions/2.1.0/artifacts?artifact_type=MOBILE&platform=ios")).await.json();
+    assert_eq!(ios.as_array().unwrap().len(), 1);
+    assert_eq!(ios[0]["download_url"], "https://dl.example.org/m.ipa");
+    assert_eq!(
+        send(&app, get("/versions/2.1.0/artifacts?platform=windows")).await.json()[0]["artifact_type"],
+        "server"
+    );
+    assert_eq!(send(&app, get("/versions/2.1.0/artifacts?platform=beos")).await.json(), json!([]));
     assert_eq!(send(&app, get("/versions/2.1/artifacts")).await.json().as_array().unwrap().len(), 5, "a range");
 
     // sha256 and size: by query string, or in a JSON body
