@@ -87,7 +87,7 @@ impl PollerConfig {
 pub struct PingOutcome {
     pub version: Option<String>,
     pub latency_ms: Option<i32>,
-    /// `None` on success, else a short class: `timeout`, `dns`, `connect` (refused, reset, TLS),
+    /// `None` on success, else a short class: `timeout`, `dns`, `tls`, `connect` (refused, reset),
     /// `redirect` (to another host, or too many), `request`, `http_status` (an error status
     /// without a version), `no_version`, `bad_version`.
     pub error: Option<&'static str>,
@@ -157,12 +157,15 @@ impl Poller {
         let response = match self.client.get(&url).send().await {
             Ok(response) => response,
             Err(err) => {
+                let chain = error_chain(&err).to_ascii_lowercase();
                 let class = if err.is_timeout() {
                     "timeout"
                 } else if err.is_redirect() {
                     "redirect"
-                } else if err.is_connect() && error_chain(&err).contains("dns error") {
+                } else if err.is_connect() && chain.contains("dns error") {
                     "dns"
+                } else if err.is_connect() && (chain.contains("certificate") || chain.contains("tls")) {
+                    "tls"
                 } else if err.is_connect() {
                     "connect"
                 } else {

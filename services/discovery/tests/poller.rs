@@ -244,3 +244,39 @@ fn configuration_is_read_from_the_environment() {
     let bad = test_platform(&SERVICE, &db, &[("DISCOVERY_STATUS_RETENTION_DAYS", "2")]);
     assert!(PollerConfig::from_config(&bad.config).is_err());
 }
+
+#[actix_rt::test]
+async fn https_is_verified_and_an_unknown_issuer_is_a_tls_error() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let db = TestDb::new(&SERVICE);
+    let poller = poller(&db, Duration::from_secs(5));
+    // A real TLS server with a self-signed certificate nobody trusts.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()]).unwrap().self_signed(&key).unwrap();
+    let tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().route(
+            "/api/public/ping",
+            actix_web::web::get()
+                .to(|| async { actix_web::HttpResponse::Ok().insert_header(("X-Version", "1.2.3")).finish() }),
+        )
+    })
+    .workers(1)
+    .bind_rustls_0_23(("127.0.0.1", 0), tls)
+    .unwrap();
+    let port = server.addrs()[0].port();
+    let running = server.run();
+    let handle = running.handle();
+    actix_rt::spawn(running);
+
+    let outcome = poller.ping(&format!("https://127.0.0.1:{port}")).await;
+    assert_eq!(outcome.error, Some("tls"), "{outcome:?}");
+    assert!(outcome.detail.unwrap().to_lowercase().contains("certificate"));
+    handle.stop(false).await;
+}
