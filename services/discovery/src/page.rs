@@ -29,7 +29,9 @@ th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:var(--mut
 .name{font-weight:600}a{color:inherit}.badge{display:inline-block;padding:0 .5rem;border-radius:1rem;color:#fff;font-size:.85rem}\
 tr.up .badge{background:var(--up)}tr.down .badge{background:var(--down)}.error{color:var(--down);font-family:monospace}\
 tr.copied{outline:2px solid var(--up)}time{text-decoration:underline dotted}footer{margin-top:2rem;font-size:.8rem}\
-@media (max-width:40rem){thead{display:none}table,tbody,tr,td{display:block}tr{padding:.5rem 0;border-bottom:1px solid #8885}td{border:0;padding:.1rem 0}}";
+@media (max-width:40rem){thead{display:none}table,tbody,tr{display:block}tr{padding:.5rem 0;border-bottom:1px solid #8885}\
+td{display:inline-block;border:0;padding:.1rem .8rem .1rem 0}td:first-child{display:block}\
+td[data-label]::before{content:attr(data-label) ' ';color:var(--muted);font-size:.8rem}}";
 
 const SCRIPT: &str = "document.addEventListener('click',function(e){if(!e.shiftKey)return;\
 var r=e.target.closest('tr[data-id]');if(!r)return;e.preventDefault();var id=r.getAttribute('data-id');\
