@@ -23,11 +23,13 @@ deps:
 # Tests get their own Postgres cluster and SMTP sink (unless DATABASE_URL / SMTP_URL are set) and
 # stop them afterwards; the exit status is cargo's.
 test: deps
-	@db_url=$$(scripts/dev-db start); smtp_url=$${SMTP_URL:-$$(scripts/smtp-sink start)}; \
+	@db_running=0; scripts/dev-db status && db_running=1; \
+	smtp_running=0; { [ -n "$${SMTP_URL:-}" ] || scripts/smtp-sink status; } && smtp_running=1; \
+	db_url=$$(scripts/dev-db start); smtp_url=$${SMTP_URL:-$$(scripts/smtp-sink start)}; \
 	status=0; \
 	DATABASE_URL=$$db_url SMTP_URL=$$smtp_url SMTP_SINK_DIR=$(CURDIR)/.data/smtp \
 	  cargo test --workspace --all-targets --no-fail-fast || status=$$?; \
-	scripts/smtp-sink stop; [ -n "$${DATABASE_URL:-}" ] || scripts/dev-db stop; \
+	[ $$smtp_running = 1 ] || scripts/smtp-sink stop; [ $$db_running = 1 ] || scripts/dev-db stop; \
 	exit $$status
 
 lint: deps
