@@ -27,7 +27,9 @@ pub struct Entry {
     /// Sorted by type, then platform.
     pub artifacts: Vec<Artifact>,
     /// `view` as JSON, ready to join into lists.
-    pub json: Bytes,
+    pub json: Cached,
+    /// `artifacts` as a JSON array.
+    pub artifacts_json: Cached,
 }
 
 impl Candidate for Entry {
@@ -121,7 +123,8 @@ impl Snapshot {
                 artifacts.sort_by(|a, b| (&a.artifact_type, &a.platform).cmp(&(&b.artifact_type, &b.platform)));
                 Entry {
                     version: row.semver(),
-                    json: Bytes::from(serde_json::to_vec(&view).expect("a version serialises")),
+                    json: Cached::new(serde_json::to_vec(&view).expect("a version serialises")),
+                    artifacts_json: Cached::new(serde_json::to_vec(&artifacts).expect("artifacts serialise")),
                     view,
                     row,
                     artifacts,
@@ -129,7 +132,7 @@ impl Snapshot {
             })
             .collect();
         entries.sort_by(|a, b| b.version.cmp(&a.version));
-        let list = Cached::compressed(json_array(entries.iter().map(|e| &e.json)));
+        let list = Cached::compressed(json_array(entries.iter().map(|e| &e.json.body)));
         let index = entries.iter().enumerate().map(|(i, e)| (e.version.clone(), i)).collect();
         Snapshot { generation, entries, list, index, updates: RwLock::default() }
     }
@@ -153,8 +156,9 @@ impl Snapshot {
         if let Some(hit) = self.updates.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(current) {
             return hit.clone();
         }
-        let answer =
-            Arc::new(Cached::new(json_array(rules::updates_for(current, &self.entries).into_iter().map(|e| &e.json))));
+        let answer = Arc::new(Cached::new(json_array(
+            rules::updates_for(current, &self.entries).into_iter().map(|e| &e.json.body),
+        )));
         let mut cache = self.updates.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() < MAX_CACHED_UPDATES {
             cache.insert(current.clone(), answer.clone());

@@ -53,7 +53,7 @@ pub async fn latest(
 ) -> ApiResult<HttpResponse> {
     let snapshot = state.catalogue.snapshot(&platform.db).await?;
     let entry = resolve(&snapshot, "latest")?;
-    Ok(cached_json(&req, &Cached::new(entry.json.to_vec()), &state.cache_control))
+    Ok(cached_json(&req, &entry.json, &state.cache_control))
 }
 
 /// The updates for a server running `{version}`: same major only; for each minor line, the newest
@@ -218,12 +218,11 @@ pub async fn list_artifacts(
 ) -> ApiResult<HttpResponse> {
     let snapshot = state.catalogue.snapshot(&platform.db).await?;
     let entry = resolve(&snapshot, &path)?;
-    let body = if filter.is_empty() {
-        serde_json::to_vec(&entry.artifacts)
-    } else {
-        serde_json::to_vec(&entry.artifacts.iter().filter(|a| filter.admits(a)).collect::<Vec<_>>())
+    if filter.is_empty() {
+        return Ok(cached_json(&req, &entry.artifacts_json, &state.cache_control));
     }
-    .map_err(ApiError::internal)?;
+    let admitted: Vec<&Artifact> = entry.artifacts.iter().filter(|a| filter.admits(a)).collect();
+    let body = serde_json::to_vec(&admitted).map_err(ApiError::internal)?;
     Ok(cached_json(&req, &Cached::new(body), &state.cache_control))
 }
 
