@@ -164,18 +164,10 @@ pub async fn show_version(
     let entry = resolve(&snapshot, &path)?;
     let detail = VersionDetail { version: entry.view.clone(), artifacts: entry.artifacts.clone() };
     let body = serde_json::to_vec(&detail).map_err(ApiError::internal)?;
-    Ok(cached_json(&req, &Cached::new(body), &state.cache_control).customize_vary())
-}
-
-trait VaryAccept {
-    fn customize_vary(self) -> HttpResponse;
-}
-
-impl VaryAccept for HttpResponse {
-    fn customize_vary(mut self) -> HttpResponse {
-        self.headers_mut().insert(actix_web::http::header::VARY, HeaderValue::from_static("Accept"));
-        self
-    }
+    let mut response = cached_json(&req, &Cached::new(body), &state.cache_control);
+    // The same URL is a page for browsers: caches must key on Accept.
+    response.headers_mut().append(actix_web::http::header::VARY, HeaderValue::from_static("Accept"));
+    Ok(response)
 }
 
 /// Optional filters of `GET /versions/{version}/artifacts`.
