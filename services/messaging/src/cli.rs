@@ -21,6 +21,10 @@ pub const DEMO_ENTRY_IDENTIFIER: &str = "1234";
 pub const DEMO_PATIENT: &str = "demo-patient";
 pub const DEMO_LOCATION: &str = "demo-ward";
 
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 fn fail(what: &str, err: impl std::fmt::Display) -> ExitCode {
     eprintln!("messaging: {what}: {err}");
     ExitCode::FAILURE
@@ -105,12 +109,15 @@ pub fn seed_demo(platform: &Platform) -> ExitCode {
             );
             println!(
                 "  device {DEMO_DEVICE} at {DEMO_LOCATION}: activation code {} (until {})",
-                device.code, device.expires_at
+                device.code,
+                rfc3339(device.expires_at)
             );
             println!("    curl -X POST '{base}/dhos/v1/activation/{}?type=send_entry'", device.code);
             println!(
                 "  patient {DEMO_PATIENT}: activation code {} PIN {} (until {})",
-                patient.activation_code, patient.otp, patient.expires_at
+                patient.activation_code,
+                patient.otp,
+                rfc3339(patient.expires_at)
             );
             println!(
                 "    curl -X POST {base}/dhos/v1/activation/{} -H 'content-type: application/json' -d '{{\"otp\": \"{}\"}}'",
