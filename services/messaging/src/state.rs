@@ -99,7 +99,12 @@ impl std::fmt::Display for StateError {
 
 impl State {
     pub fn new(platform: &Platform) -> Result<State, StateError> {
-        let keys = JwtKeys::from_config(&platform.config.jwt).map_err(|e| StateError(e.to_string()))?;
+        // During a key rotation the previous public key still verifies the tokens it signed.
+        let keys = match platform.config.service_setting_opt("JWT_PREVIOUS_PUBLIC_KEY_FILE") {
+            Some(previous) => JwtKeys::with_previous_key(&platform.config.jwt, std::path::Path::new(previous)),
+            None => JwtKeys::from_config(&platform.config.jwt),
+        }
+        .map_err(|e| StateError(e.to_string()))?;
         let settings = Settings::from_platform(platform).map_err(|e| StateError(e.to_string()))?;
         let login_limiter = settings.login_rate.map(RateLimiter::new);
         Ok(State {

@@ -117,3 +117,41 @@ fn token_subcommand_prints_a_verifiable_system_token() {
     assert!(claims.exp - claims.iat <= 120);
     assert_eq!(claims.aud, "meridian-messaging");
 }
+
+/// RS256 with keys from files (the fixtures are throwaway test keys): the JWK set publishes the
+/// signing key under its kid, and during a rotation the previous key still verifies.
+#[actix_rt::test]
+async fn rs256_keys_jwks_and_rotation() {
+    let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let (a, a_pub, b, b_pub) =
+        (fixture("rsa-a.pem"), fixture("rsa-a.pub.pem"), fixture("rsa-b.pem"), fixture("rsa-b.pub.pem"));
+    let old = ctx(&[("JWT_PRIVATE_KEY_FILE", &a), ("JWT_PUBLIC_KEY_FILE", &a_pub)]);
+    let app = old.app().await;
+    let r = call(&app, "GET", "/.well-known/jwks.json", None, None, &[]).await;
+    let keys = r.body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "RSA");
+    let kid = keys[0]["kid"].as_str().unwrap().to_owned();
+    let old_token = old.system("read:gdm_message");
+    assert_eq!(call(&app, "GET", "/dhos/v1/receiver/x/message", Some(&old_token), None, &[]).await.status, 200);
+
+    // Rotated: signs with b, still accepts a.
+    let rotated = ctx(&[
+        ("JWT_PRIVATE_KEY_FILE", &b),
+        ("JWT_PUBLIC_KEY_FILE", &b_pub),
+        ("MESSAGING_JWT_PREVIOUS_PUBLIC_KEY_FILE", &a_pub),
+    ]);
+    let app = rotated.app().await;
+    let r = call(&app, "GET", "/.well-known/jwks.json", None, None, &[]).await;
+    assert_ne!(r.body["keys"][0]["kid"], kid.as_str());
+    assert_eq!(call(&app, "GET", "/dhos/v1/receiver/x/message", Some(&old_token), None, &[]).await.status, 200);
+    let new_token = rotated.system("read:gdm_message");
+    assert_eq!(call(&app, "GET", "/dhos/v1/receiver/x/message", Some(&new_token), None, &[]).await.status, 200);
+
+    // After the rotation window the old key is gone; an HS256 token is refused by an RS256 service.
+    let done = ctx(&[("JWT_PRIVATE_KEY_FILE", &b), ("JWT_PUBLIC_KEY_FILE", &b_pub)]);
+    let app = done.app().await;
+    assert_eq!(call(&app, "GET", "/dhos/v1/receiver/x/message", Some(&old_token), None, &[]).await.status, 403);
+    let hs = ctx(&[]).system("read:gdm_message");
+    assert_eq!(call(&app, "GET", "/dhos/v1/receiver/x/message", Some(&hs), None, &[]).await.status, 403);
+}

@@ -13,10 +13,11 @@ use messaging::auth::{self, Metadata};
 use messaging::{SERVICE, State, configure};
 use serde_json::Value;
 
+/// Fields drop in order: the platform's pool closes before its database is dropped.
 pub struct Ctx {
-    pub db: TestDb,
     pub platform: Platform,
     pub state: web::Data<State>,
+    pub db: TestDb,
 }
 
 pub fn ctx(overrides: &[(&str, &str)]) -> Ctx {
@@ -25,7 +26,7 @@ pub fn ctx(overrides: &[(&str, &str)]) -> Ctx {
     vars.extend_from_slice(overrides);
     let platform = test_platform(&SERVICE, &db, &vars);
     let state = web::Data::new(State::new(&platform).expect("messaging state"));
-    Ctx { db, platform, state }
+    Ctx { platform, state, db }
 }
 
 impl Ctx {
