@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 use crate::schema::idempotency_keys;
 
 pub const HEADER: &str = "idempotency-key";
+/// How long a first response is remembered.
+pub const RETENTION_HOURS: i64 = 24;
 const MAX_KEY_LEN: usize = 255;
 
 /// The key a request carries, if any (400 when it is unusable).
@@ -46,6 +48,7 @@ pub async fn lookup(
         .run(move |conn| {
             Ok(idempotency_keys::table
                 .find((caller, route, key))
+                .filter(idempotency_keys::created.gt(chrono::Utc::now() - chrono::Duration::hours(RETENTION_HOURS)))
                 .select((idempotency_keys::fingerprint, idempotency_keys::status, idempotency_keys::body))
                 .first(conn)
                 .optional()?)
@@ -64,7 +67,8 @@ pub async fn lookup(
     }
 }
 
-/// Remembers the first response (a concurrent duplicate that lost the race changes nothing).
+/// Remembers the first response for [`RETENTION_HOURS`] (a concurrent duplicate that lost the
+/// race changes nothing).
 pub async fn store(
     platform: &Platform,
     caller: String,
@@ -77,17 +81,27 @@ pub async fn store(
     platform
         .db
         .run(move |conn| {
+            let expired = chrono::Utc::now() - chrono::Duration::hours(RETENTION_HOURS);
+            // An expired record under this key makes way; a live one (a concurrent duplicate) stays.
+            diesel::delete(
+                idempotency_keys::table.find((&caller, route, &key)).filter(idempotency_keys::created.le(expired)),
+            )
+            .execute(conn)?;
             diesel::insert_into(idempotency_keys::table)
                 .values((
-                    idempotency_keys::caller.eq(caller),
+                    idempotency_keys::caller.eq(&caller),
                     idempotency_keys::route.eq(route),
-                    idempotency_keys::key.eq(key),
+                    idempotency_keys::key.eq(&key),
                     idempotency_keys::fingerprint.eq(fingerprint),
                     idempotency_keys::status.eq(i32::from(status.as_u16())),
                     idempotency_keys::body.eq(body),
                 ))
                 .on_conflict_do_nothing()
                 .execute(conn)?;
+            // Now and then, forget expired records.
+            if rand::random::<u8>() == 0 {
+                diesel::delete(idempotency_keys::table.filter(idempotency_keys::created.lt(expired))).execute(conn)?;
+            }
             Ok(())
         })
         .await

@@ -337,4 +337,17 @@ async fn idempotency_key_replays_the_first_result() {
         .await;
     assert_eq!(r.status, 200);
     assert_ne!(r.body["uuid"], first.body["uuid"]);
+
+    // After the retention period the key is forgotten: the same request makes a new message.
+    {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("UPDATE idempotency_keys SET created = now() - interval '25 hours'")
+            .execute(&mut ctx.db.conn())
+            .unwrap();
+    }
+    let third = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(body.clone()), &key).await;
+    assert_eq!(third.status, 200);
+    assert_ne!(third.body["uuid"], first.body["uuid"]);
+    let fourth = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(body), &key).await;
+    assert_eq!(fourth.body["uuid"], third.body["uuid"], "remembered again");
 }
