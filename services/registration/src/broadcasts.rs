@@ -179,18 +179,9 @@ pub struct Claimed {
 /// Claims the next due delivery: the row stays locked until the caller's transaction ends, and
 /// every other worker skips it meanwhile. Must run inside a transaction.
 pub fn claim_next(conn: &mut PgConnection) -> QueryResult<Option<Claimed>> {
-    diesel::sql_query(
-        "SELECT d.id, d.broadcast_id, d.registration_id, d.email, d.attempts, b.title, b.contents, r.active \
-         FROM deliveries d \
-         JOIN broadcasts b ON b.id = d.broadcast_id \
-         JOIN registrations r ON r.id = d.registration_id \
-         WHERE d.state = 'queued' AND d.next_attempt_at <= now() \
-         ORDER BY d.next_attempt_at, d.id \
-         LIMIT 1 \
-         FOR UPDATE OF d SKIP LOCKED",
-    )
-    .get_result(conn)
-    .optional()
+    // migrations/registration/2026-12-01-000002_claim_function: the join of deliveries, broadcasts
+    // and registrations, due rows oldest first, LIMIT 1 FOR UPDATE OF deliveries SKIP LOCKED.
+    diesel::sql_query("SELECT * FROM claim_next_delivery()").get_result(conn).optional()
 }
 
 fn truncate(message: &str) -> String {

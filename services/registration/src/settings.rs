@@ -35,7 +35,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
             enabled: true,
-            concurrency: 8,
+            concurrency: 16,
             rate: Some(Rate { count: 400, period: Duration::from_secs(1) }),
             send_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_millis(250),
