@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::schema::statuses;
-use crate::servers::ServerRow;
 
 /// A server counts as up while its latest success is this recent (and newer than its latest error).
 pub const UP_WINDOW: Duration = Duration::minutes(5);
@@ -102,9 +101,11 @@ pub fn history(conn: &mut PgConnection, server_id: Uuid, query: PageQuery) -> Ap
     Ok(Page::new(items, total, query))
 }
 
-/// Deletes statuses older than `retention`; returns how many.
+/// Deletes statuses (and hourly counts) older than `retention`; returns how many statuses.
 pub fn prune(conn: &mut PgConnection, retention: Duration) -> ApiResult<usize> {
-    Ok(diesel::delete(statuses::table.filter(statuses::created_at.lt(Utc::now() - retention))).execute(conn)?)
+    let cutoff = Utc::now() - retention;
+    diesel::sql_query("DELETE FROM status_hourly WHERE hour < $1").bind::<Timestamptz, _>(cutoff).execute(conn)?;
+    Ok(diesel::delete(statuses::table.filter(statuses::created_at.lt(cutoff))).execute(conn)?)
 }
 
 /// A server with what the status page and the gauges show about it.
@@ -161,7 +162,9 @@ pub fn is_up(success_at: Option<DateTime<Utc>>, error_at: Option<DateTime<Utc>>,
     }
 }
 
-/// Every server with its latest success, latest error and uptime over 24 hours and 7 days.
+/// Every server with its latest success, latest error and uptime over 24 hours and 7 days (from
+/// the hourly counts a trigger keeps, so the windows are whole hours: the hour that contains the
+/// window's start is left out).
 pub fn health(conn: &mut PgConnection) -> ApiResult<Vec<HealthRow>> {
     Ok(diesel::sql_query(
         "SELECT s.id, s.name, s.host, s.kind, s.rank, s.device_id,
@@ -177,19 +180,14 @@ pub fn health(conn: &mut PgConnection) -> ApiResult<Vec<HealthRow>> {
              SELECT created_at, error FROM statuses
              WHERE server_id = s.id AND error IS NOT NULL ORDER BY created_at DESC LIMIT 1) bad ON true
          LEFT JOIN LATERAL (
-             SELECT count(*) FILTER (WHERE error IS NULL AND created_at > now() - interval '24 hours') AS ok_24h,
-                    count(*) FILTER (WHERE created_at > now() - interval '24 hours') AS total_24h,
-                    count(*) FILTER (WHERE error IS NULL) AS ok_7d,
-                    count(*) AS total_7d
-             FROM statuses WHERE server_id = s.id AND created_at > now() - interval '7 days') u ON true
+             SELECT sum(ok) FILTER (WHERE hour > now() - interval '24 hours')::int8 AS ok_24h,
+                    sum(total) FILTER (WHERE hour > now() - interval '24 hours')::int8 AS total_24h,
+                    sum(ok)::int8 AS ok_7d,
+                    sum(total)::int8 AS total_7d
+             FROM status_hourly WHERE server_id = s.id AND hour > now() - interval '7 days') u ON true
          ORDER BY s.name NULLS LAST, s.host",
     )
     .load(conn)?)
-}
-
-/// For callers holding a server row rather than a health row.
-pub fn server_label(row: &ServerRow) -> String {
-    row.name.clone().unwrap_or_else(|| row.host.clone())
 }
 
 #[cfg(test)]

@@ -220,6 +220,10 @@ async fn housekeeping_prunes_old_statuses_and_untrusted_devices() {
     assert_eq!((statuses_pruned, devices_pruned), (2, 1));
     let left: i64 = statuses::table.count().get_result(&mut conn).unwrap();
     assert_eq!(left, 2);
+    let hours: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT count(*) FROM status_hourly")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(hours, 2, "the hourly counts are pruned with the statuses");
     assert!(meridian_auth::devices::find(&mut conn, &stale.id.to_string()).is_err());
     assert!(meridian_auth::devices::find(&mut conn, &fresh.id.to_string()).is_ok());
 }
