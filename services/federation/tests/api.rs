@@ -602,3 +602,16 @@ async fn the_password_form_changes_a_password_only_with_a_valid_csrf_token() {
     let trail = call(&app, "GET", "/people/ESPGNU777ORG/audit", Some(ROOT), None).await.json();
     assert!(trail.as_array().unwrap().iter().any(|e| e["action"] == "password"));
 }
+
+#[actix_rt::test]
+async fn seed_bench_generates_searchable_people_idempotently() {
+    let h = harness(&[]);
+    let mut conn = h.db.conn();
+    assert_eq!(federation::seed::seed_bench(&mut conn, 40).unwrap(), 40);
+    assert_eq!(federation::seed::seed_bench(&mut conn, 40).unwrap(), 0);
+    let app = test::init_service(h.platform.app(app_config(&h))).await;
+    let found = call(&app, "GET", "/people?id=BEN00000000", Some(DOCTOR), None).await;
+    assert_eq!(found.header("x-total-count").as_deref(), Some("9"));
+    let one = call(&app, "GET", "/people/BEN000000007", Some(("BEN000000007", "bench")), None).await.json();
+    assert!(one["lastname"].is_string() && one["dob"].is_string());
+}
