@@ -15,7 +15,7 @@ use crate::schema::statuses;
 pub const UP_WINDOW: Duration = Duration::minutes(5);
 
 /// One observation of a server's health.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, ToSchema)]
+#[derive(Debug, Clone, Serialize, Queryable, QueryableByName, Selectable, ToSchema)]
 #[diesel(table_name = statuses)]
 #[schema(example = json!({"id": "4d0f6f5e-1b8e-4f43-9a55-5a9e1c3b7d21", "server_id": "8a0c3ad4-4d71-4c8e-9d1e-3f1b6a0b2c11", "created_at": "2026-12-01T10:00:00Z", "version": "2.14.1", "latency_ms": 42, "error": null, "extra": {}, "device_id": null}))]
 pub struct Status {
@@ -79,13 +79,17 @@ pub fn insert_many(conn: &mut PgConnection, news: Vec<NewStatus>) -> ApiResult<u
     Ok(diesel::insert_into(statuses::table).values(rows).execute(conn)?)
 }
 
-/// The newest status of every server that has one.
+/// The newest status of every server that has one: one index probe per server (a `DISTINCT ON`
+/// over the whole table reads every status).
 pub fn latest(conn: &mut PgConnection) -> ApiResult<Vec<Status>> {
-    Ok(statuses::table
-        .distinct_on(statuses::server_id)
-        .order((statuses::server_id, statuses::created_at.desc()))
-        .select(Status::as_select())
-        .load(conn)?)
+    Ok(diesel::sql_query(
+        "SELECT l.id, l.server_id, l.created_at, l.version, l.latency_ms, l.error, l.extra, l.device_id
+         FROM servers s
+         CROSS JOIN LATERAL (
+             SELECT * FROM statuses WHERE server_id = s.id ORDER BY created_at DESC LIMIT 1) l
+         ORDER BY l.server_id",
+    )
+    .load(conn)?)
 }
 
 /// One server's history, newest first.
