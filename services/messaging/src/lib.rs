@@ -8,6 +8,7 @@ pub mod codes;
 pub mod directory;
 pub mod idempotency;
 pub mod messages;
+pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod routes;

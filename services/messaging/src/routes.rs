@@ -41,6 +41,7 @@ pub async fn jwks(state: AppState) -> HttpResponse {
 async fn create_message(
     req: &HttpRequest,
     platform: &Data,
+    state: &AppState,
     caller: Caller,
     body: NewMessage,
     route: &'static str,
@@ -56,6 +57,7 @@ async fn create_message(
     }
     let who = caller.clone();
     let message = platform.db.run(move |conn| messages::create(conn, &who, body)).await?;
+    state.metrics.messages_created.inc();
     if let Some(key) = key {
         let value = serde_json::to_value(&message).map_err(ApiError::internal)?;
         idempotency::store(platform, caller.key(), route, key, fingerprint, StatusCode::OK, value).await?;
@@ -73,10 +75,11 @@ async fn create_message(
 pub async fn post_message_v2(
     req: HttpRequest,
     platform: Data,
+    state: AppState,
     caller: Caller,
     body: web::Json<NewMessage>,
 ) -> ApiResult<HttpResponse> {
-    create_message(&req, &platform, caller, body.into_inner(), "POST /dhos/v2/message").await
+    create_message(&req, &platform, &state, caller, body.into_inner(), "POST /dhos/v2/message").await
 }
 
 /// Send a message (deprecated: use `POST /dhos/v2/message`).
@@ -86,10 +89,12 @@ pub async fn post_message_v2(
 pub async fn post_message_v1(
     req: HttpRequest,
     platform: Data,
+    state: AppState,
     caller: Caller,
     body: web::Json<NewMessage>,
 ) -> ApiResult<HttpResponse> {
-    let mut response = create_message(&req, &platform, caller, body.into_inner(), "POST /dhos/v1/message").await?;
+    let mut response =
+        create_message(&req, &platform, &state, caller, body.into_inner(), "POST /dhos/v1/message").await?;
     let headers = response.headers_mut();
     headers.insert(
         actix_web::http::header::HeaderName::from_static("deprecation"),
@@ -483,6 +488,7 @@ pub async fn redeem_activation(
             Ok(attempt)
         })
         .await?;
+    state.metrics.login(kind, matches!(attempt, Attempt::Accepted { .. }));
     match attempt {
         Attempt::Accepted { kind, subject_id, authorisation_code } => {
             if let (Some(limiter), Some(ip)) = (&state.login_limiter, ip) {
@@ -549,6 +555,7 @@ async fn redeem(
             Ok(ok)
         })
         .await?;
+    state.metrics.login(kind, ok);
     if ok {
         Ok(())
     } else {
@@ -780,6 +787,7 @@ pub async fn clinician_jwt(
             Ok(outcome)
         })
         .await?;
+    state.metrics.login("clinician", outcome.is_ok());
     let clinician = outcome.map_err(|(status, reason)| {
         count_failure(&state, ip);
         ApiError::new(status, reason)

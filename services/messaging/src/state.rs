@@ -9,6 +9,7 @@ use meridian_platform::config::Rate;
 use meridian_platform::ratelimit::RateLimiter;
 use meridian_platform::{ConfigError, Platform};
 
+use crate::metrics::Metrics;
 use crate::notify::Notifier;
 
 /// Development-only secret for deriving activation codes; prod refuses it.
@@ -86,6 +87,7 @@ pub struct State {
     /// Failed guesses at PINs and codes, per client address.
     pub login_limiter: Option<RateLimiter<IpAddr>>,
     pub notifier: Arc<Notifier>,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug)]
@@ -107,11 +109,13 @@ impl State {
         .map_err(|e| StateError(e.to_string()))?;
         let settings = Settings::from_platform(platform).map_err(|e| StateError(e.to_string()))?;
         let login_limiter = settings.login_rate.map(RateLimiter::new);
+        let metrics = Metrics::register(platform.registry()).map_err(|e| StateError(format!("metrics: {e}")))?;
         Ok(State {
             keys,
             settings,
             login_limiter,
             notifier: Arc::new(Notifier::new(platform.config.database_url.clone())),
+            metrics,
         })
     }
 }

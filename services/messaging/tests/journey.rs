@@ -156,6 +156,15 @@ async fn clinician_activates_patient_who_asks_for_a_call_back() {
         1
     );
     assert_eq!(call(&app, "POST", "/dhos/v1/patient/pat-2/activation", Some(&patient), None, &[]).await.status, 403);
+
+    // The service's counters.
+    let req = actix_web::test::TestRequest::get().uri("/metrics").to_request();
+    let text = String::from_utf8(actix_web::test::call_and_read_body(&app, req).await.to_vec()).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("messaging_messages_created_total") && l.ends_with(" 2")), "{text}");
+    for kind in ["patient", "device", "clinician"] {
+        let line = format!("messaging_logins_total{{kind=\"{kind}\",outcome=\"success\"}}");
+        assert!(text.lines().any(|l| l.starts_with(&line)), "{line} missing");
+    }
 }
 
 #[actix_rt::test]
