@@ -67,6 +67,8 @@ pub struct Authenticator {
     /// The bcrypt cost of the last real hash verified (0: argon2): an unknown account is checked
     /// against a dummy of the same kind, so its answer takes as long as a wrong password's.
     timing_cost: AtomicU32,
+    /// `federation_authentications_total{result}`: cached, verified, failed, throttled.
+    outcomes: meridian_platform::prometheus::IntCounterVec,
 }
 
 /// The bcrypt cost of a stored hash (`$2b$12$...` -> 12), or 0 for anything else.
@@ -121,7 +123,27 @@ impl Authenticator {
             by_account: RateLimiter::new(settings.failures_per_account),
             by_address: RateLimiter::new(settings.failures_per_address),
             timing_cost: AtomicU32::new(0),
+            outcomes: meridian_platform::prometheus::IntCounterVec::new(
+                meridian_platform::prometheus::Opts::new(
+                    "federation_authentications_total",
+                    "Basic authentications by outcome (cached, verified, failed, throttled)",
+                ),
+                &["result"],
+            )
+            .expect("a valid metric definition"),
         }
+    }
+
+    /// Registers the authentication counters (once per registry; a second state on the same
+    /// registry, as in tests, keeps its counters unregistered).
+    pub fn register_metrics(&self, registry: &meridian_platform::prometheus::Registry) {
+        if let Err(err) = registry.register(Box::new(self.outcomes.clone())) {
+            log::debug!("authentication metrics not registered: {err}");
+        }
+    }
+
+    fn count(&self, result: &str) {
+        self.outcomes.with_label_values(&[result]).inc();
     }
 
     fn cache_key(&self, user: &str, password: &str) -> [u8; 32] {
@@ -183,18 +205,21 @@ impl Authenticator {
         let user = credentials.username.trim().to_ascii_uppercase();
         let address = meridian_platform::net::client_ip(req, &platform.config.trusted_proxies);
         if let Err(wait) = self.by_account.check(&user) {
+            self.count("throttled");
             log::warn!("authentication throttled for account {user} (too many failures)");
             return Err(ApiError::too_many_requests(wait).with_code("TooManyFailures"));
         }
         if let Some(ip) = address
             && let Err(wait) = self.by_address.check(&ip)
         {
+            self.count("throttled");
             log::warn!("authentication throttled for address {ip} (too many failures)");
             return Err(ApiError::too_many_requests(wait).with_code("TooManyFailures"));
         }
 
         let key = self.cache_key(&user, &credentials.password);
         let entry = if let Some(entry) = self.lookup(&key) {
+            self.count("cached");
             entry
         } else {
             self.verify(user, credentials.password, key, address, platform).await?
@@ -247,10 +272,12 @@ impl Authenticator {
                 let _ = self.by_address.hit(&ip);
             }
             let shown_ip = address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+            self.count("failed");
             log::warn!("failed authentication for account {user} from {shown_ip}");
             return Err(challenge("invalid credentials"));
         };
         let entry = Entry { user: user.clone(), roles: roles.into(), active, at: Instant::now() };
+        self.count("verified");
         self.store(key, entry.clone(), epoch);
         Ok(entry)
     }

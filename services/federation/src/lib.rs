@@ -91,9 +91,11 @@ impl Federation {
             failures_per_address: rate("FAILURES_PER_ADDRESS", "30/m")?,
         };
         let max_doc_bytes = config.service_setting("MAX_DOCUMENT_BYTES", 8 * 1024 * 1024usize)?;
+        let auth = Authenticator::new(&settings);
+        auth.register_metrics(platform.registry());
         Ok(Federation {
             policy,
-            auth: Arc::new(Authenticator::new(&settings)),
+            auth: Arc::new(auth),
             audit: AuditSink::start(platform.db.pool().clone()),
             max_doc_bytes,
             json_limit: config.max_json_bytes,

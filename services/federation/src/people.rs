@@ -168,7 +168,7 @@ pub struct Search {
 }
 
 /// Counting stops here: past it the total is reported as at least this many.
-pub const COUNT_CAP: i64 = 10_000;
+pub const COUNT_CAP: i64 = 1_000;
 
 /// The upper bound of the prefix range `[p, p + U+10FFFF)` under the C collation.
 fn prefix_end(prefix: &str) -> String {

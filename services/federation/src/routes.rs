@@ -139,7 +139,7 @@ pub async fn login(_caller: Caller) -> HttpResponse {
 
 /// Lists or searches people (global access): a flat array ordered by id.
 #[utoipa::path(get, path = "/people", tag = "federation", params(Search), security(("basic" = [])), responses(
-    (status = 200, description = "People; `X-Total-Count` holds the total (capped at 10000, then `X-Total-Count-Capped: true`), `Link` the next page",
+    (status = 200, description = "People; `X-Total-Count` holds the total (counted up to 1000, then `X-Total-Count-Capped: true`), `Link` the next page",
      body = [Object], example = json!([{"id": "ESPGNU777ORG", "name": "Ana", "lastname": "Betz", "dob": "1985-10-04", "roles": ["end_user"], "active": true}])),
     (status = 401, description = "Missing or wrong credentials"),
     (status = 403, description = "No global read access to people"),

@@ -40,6 +40,11 @@ async fn login_answers_true_for_valid_credentials_and_401_with_challenge_otherwi
     // An unknown account answers exactly like a wrong password (no enumeration by the answer).
     assert_eq!(body["detail"], wrong.json()["detail"]);
     call(&app, "GET", "/login", None, None).await.problem(401);
+    let metrics = call(&app, "GET", "/metrics", None, None).await.text();
+    assert!(
+        metrics.contains("federation_authentications_total{result=\"failed\"") && metrics.contains("result=\"cached\""),
+        "{metrics}"
+    );
 }
 
 #[actix_rt::test]
