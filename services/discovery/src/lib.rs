@@ -110,6 +110,11 @@ pub async fn serve(platform: Platform) -> std::io::Result<()> {
         state.poller.spawn(platform.config.database_url.clone(), stop.clone());
     }
     let gauges = metrics::Gauges::register(platform.registry()).map_err(std::io::Error::other)?;
+    let gauge_every = platform
+        .config
+        .service_seconds("GAUGES_REFRESH_SECONDS", 15)
+        .map_err(std::io::Error::other)?
+        .max(Duration::from_secs(1));
     let db = platform.db.clone();
     actix_web::rt::spawn(async move {
         loop {
@@ -117,7 +122,7 @@ pub async fn serve(platform: Platform) -> std::io::Result<()> {
                 Ok(rows) => gauges.update(&rows, chrono::Utc::now()),
                 Err(err) => log::debug!("gauges not updated: {err}"),
             }
-            actix_web::rt::time::sleep(Duration::from_secs(15)).await;
+            actix_web::rt::time::sleep(gauge_every).await;
         }
     });
     let result = platform
