@@ -1,6 +1,8 @@
 //! HTTP handlers: parse, authorise, call a domain function, map the result.
 
 use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use meridian_auth::JwtKeys;
@@ -20,6 +22,47 @@ use crate::settings::Settings;
 use crate::usage::{self, InstallCount};
 use crate::{email, token};
 
+/// The active-registration count, kept for a moment: `GET /api/registration/unique` is public and
+/// counting is a scan. This process forgets it whenever it changes a registration, so its own
+/// clients always read their writes; other replicas' changes show within [`COUNT_TTL`].
+#[derive(Default)]
+pub struct CountCache(Mutex<CountState>);
+
+#[derive(Default)]
+struct CountState {
+    /// The count and when the query that produced it started.
+    value: Option<(Instant, i64)>,
+    /// When this process last changed a registration.
+    changed_at: Option<Instant>,
+}
+
+pub const COUNT_TTL: Duration = Duration::from_secs(1);
+
+impl CountCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CountState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self) -> Option<i64> {
+        self.lock().value.filter(|(at, _)| at.elapsed() < COUNT_TTL).map(|(_, n)| n)
+    }
+
+    /// Keeps a count whose query started at `started`, unless a change came after that start.
+    fn set(&self, started: Instant, count: i64) {
+        let mut state = self.lock();
+        if state.changed_at.is_none_or(|changed| started > changed) {
+            state.value = Some((started, count));
+        }
+    }
+
+    /// Called after this process changed a registration (and committed).
+    pub fn forget(&self) {
+        let mut state = self.lock();
+        state.value = None;
+        state.changed_at = Some(Instant::now());
+    }
+}
+
 /// What handlers share beside the platform.
 pub struct AppState {
     pub settings: Settings,
@@ -27,6 +70,7 @@ pub struct AppState {
     pub mail: MailContext,
     pub register_limiter: Option<RateLimiter<IpAddr>>,
     pub pin_limiter: RateLimiter<IpAddr>,
+    pub count: CountCache,
 }
 
 impl AppState {
@@ -36,6 +80,7 @@ impl AppState {
         Ok(AppState {
             register_limiter: settings.register_rate.map(RateLimiter::new),
             pin_limiter: RateLimiter::new(settings.pin_rate),
+            count: CountCache::default(),
             jwt,
             mail,
             settings,
@@ -127,7 +172,9 @@ pub async fn register(
         distribution: short_field(&fields, "distribution", MAX_DISTRIBUTION)?,
         client_ip: ip.map(|ip| ip.to_string()),
     };
-    match platform.db.run(move |conn| Ok(registrations::register(conn, &new)?)).await? {
+    let registered = platform.db.run(move |conn| Ok(registrations::register(conn, &new)?)).await?;
+    state.count.forget();
+    match registered {
         Registered::New(id) | Registered::Reactivated(id) => {
             Ok(HttpResponse::Created().json(ProductId { product_id: id }))
         }
@@ -145,8 +192,13 @@ pub struct Count {
 
 /// Active registrations (opted-out addresses are not counted).
 #[utoipa::path(get, path = "/api/registration/unique", tag = "registration", responses((status = 200, body = Count)))]
-pub async fn unique(platform: web::Data<Platform>) -> Result<HttpResponse, ApiError> {
+pub async fn unique(platform: web::Data<Platform>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(count) = state.count.get() {
+        return Ok(HttpResponse::Ok().json(Count { count }));
+    }
+    let taken_at = Instant::now();
     let count = platform.db.run(|conn| Ok(registrations::active_count(conn)?)).await?;
+    state.count.set(taken_at, count);
     Ok(HttpResponse::Ok().json(Count { count }))
 }
 
@@ -317,6 +369,7 @@ pub async fn unsubscribe(
             Ok((changed, registrations::find(conn, id)?))
         })
         .await?;
+    state.count.forget();
     match result {
         (Some(changed), Some((email, _))) => {
             if changed {
