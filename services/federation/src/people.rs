@@ -317,7 +317,8 @@ pub struct Patched {
 }
 
 /// Shallow-merges `input` into person `id`. Roles and the active flag change only by root, and
-/// never on the caller's own record; such changes are audited with their old and new values.
+/// never on the caller's own record; such changes are audited with their old and new values. A
+/// password changes only by its owner or root; a root account changes only by root.
 pub fn patch(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -330,6 +331,13 @@ pub fn patch(
         .get_result::<Current>(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found(format!("no person {id}")))?;
+    if !caller.is_root() && current.roles.iter().any(|r| r == "root") {
+        return Err(ApiError::forbidden("only root changes a root account").with_code("Forbidden"));
+    }
+    if password_hash.is_some() && caller.id != id && !caller.is_root() {
+        // Otherwise anyone with write access to people could take over any account.
+        return Err(ApiError::forbidden("a password is changed by its owner or by root").with_code("Forbidden"));
+    }
     let new_roles = input.roles.filter(|r| !same_roles(r, &current.roles));
     let new_active = input.active.filter(|a| *a != current.active);
     for (changing, what) in [(new_roles.is_some(), "roles"), (new_active.is_some(), "the active flag")] {

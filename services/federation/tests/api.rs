@@ -101,8 +101,14 @@ async fn no_response_ever_contains_a_password_hash() {
         assert_eq!(reply.status, 200);
         assert_no_hash(&reply);
     }
-    let patched =
-        call(&app, "PATCH", "/people/NEWPER000001", Some(DOCTOR), Some(r#"{"password": "second pass"}"#)).await;
+    let patched = call(
+        &app,
+        "PATCH",
+        "/people/NEWPER000001",
+        Some(("NEWPER000001", "first pass")),
+        Some(r#"{"password": "second pass"}"#),
+    )
+    .await;
     assert_eq!(patched.status, 200);
     assert_no_hash(&patched);
 }
@@ -619,4 +625,22 @@ async fn seed_bench_generates_searchable_people_idempotently() {
     assert_eq!(found.header("x-total-count").as_deref(), Some("9"));
     let one = call(&app, "GET", "/people/BEN000000007", Some(("BEN000000007", "bench")), None).await.json();
     assert!(one["lastname"].is_string() && one["dob"].is_string());
+}
+
+#[actix_rt::test]
+async fn write_access_to_people_does_not_mean_taking_over_accounts() {
+    let h = harness(&[]);
+    let app = test::init_service(h.platform.app(app_config(&h))).await;
+    // A health professional may edit a patient's record, but not set their password...
+    let edited = call(&app, "PATCH", "/people/ESPGNU777ORG", Some(DOCTOR), Some(r#"{"profession": "baker"}"#)).await;
+    assert_eq!(edited.status, 200);
+    call(&app, "PATCH", "/people/ESPGNU777ORG", Some(DOCTOR), Some(r#"{"password": "taken over"}"#)).await.problem(403);
+    // ...nor touch a root account at all.
+    call(&app, "PATCH", "/people/ARGBUE111FAV", Some(DOCTOR), Some(r#"{"password": "taken over"}"#)).await.problem(403);
+    call(&app, "PATCH", "/people/ARGBUE111FAV", Some(DOCTOR), Some(r#"{"name": "Mallory"}"#)).await.problem(403);
+    assert_eq!(call(&app, "GET", "/login", Some(ROOT), None).await.status, 200);
+    // Root may reset a password.
+    let reset = call(&app, "PATCH", "/people/ESPGNU777ORG", Some(ROOT), Some(r#"{"password": "reset by root"}"#)).await;
+    assert_eq!(reset.status, 200);
+    assert_eq!(call(&app, "GET", "/login", Some((PATIENT.0, "reset by root")), None).await.status, 200);
 }
