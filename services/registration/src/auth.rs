@@ -73,16 +73,18 @@ pub async fn authorise(
         )));
     };
     let ip = client_key(req, platform);
-    gate.pin_limiter.check(&ip).map_err(|wait| ApiError {
+    // Every attempt spends budget before the (slow) verification, so parallel guesses cannot
+    // outrun the count; a right PIN gives the address its budget back.
+    gate.pin_limiter.hit(&ip).map_err(|wait| ApiError {
         detail: "too many wrong PINs from this address; wait before trying again".into(),
         ..ApiError::too_many_requests(wait).with_code("TooManyAttempts")
     })?;
     let hash = gate.pin_hash.to_owned();
     let ok = web::block(move || meridian_auth::password::verify(&pin, &hash)).await?;
     if ok {
+        gate.pin_limiter.reset(&ip);
         return Ok(who);
     }
-    let _ = gate.pin_limiter.hit(&ip);
     log::warn!("wrong broadcast PIN from {ip}");
     Err(invalid_pin())
 }

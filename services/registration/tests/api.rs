@@ -377,6 +377,36 @@ async fn opt_out_reduces_the_count_and_re_registration_keeps_the_product_id() {
 }
 
 #[actix_rt::test]
+async fn one_click_unsubscribe_accepts_multipart_and_right_pins_are_not_throttled() {
+    let db = TestDb::new(&SERVICE);
+    let (platform, state) = setup(&db, &[("REGISTRATION_PIN_RATE", "2/m")]);
+    let key = state.settings.unsubscribe_key.clone();
+    let app = app!(platform, state);
+    let id = register!(app, "multipart@example.org");
+    // RFC 8058 allows the one-click POST as multipart/form-data.
+    let body =
+        "--b0undary\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b0undary--\r\n";
+    let (status, _, _) = call!(
+        app,
+        test::TestRequest::post()
+            .uri(&format!("/api/registration/unsubscribe?token={}", token::sign(&key, id)))
+            .insert_header(("content-type", "multipart/form-data; boundary=b0undary"))
+            .set_payload(body)
+    );
+    assert_eq!(status, 200);
+    let (_, _, body) = call!(app, test::TestRequest::get().uri("/api/registration/unique"));
+    assert_eq!(body, json!({"count": 0}));
+    // A board member polling with the right PIN is never locked out by the wrong-PIN budget.
+    for _ in 0..4 {
+        let (status, _, _) = call!(
+            app,
+            test::TestRequest::get().uri("/api/registration/broadcast").insert_header(("X-Secret-Pin", DEMO_PIN))
+        );
+        assert_eq!(status, 200);
+    }
+}
+
+#[actix_rt::test]
 async fn usage_reports_are_validated_stored_and_summarised() {
     let db = TestDb::new(&SERVICE);
     let (platform, state) = setup(&db, &[]);
