@@ -36,8 +36,10 @@ pub static SERVICE: ServiceDef = ServiceDef {
 /// Every route of the service. The caller adds `web::Data<State>` as app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use routes as r;
-    cfg.route("/.well-known/jwks.json", web::get().to(r::jwks))
-        .route("/dhos/v2/message", web::post().to(r::post_message_v2))
+    // The router tries patterns in order: the busiest routes come first.
+    cfg.route("/dhos/v2/message", web::post().to(r::post_message_v2))
+        .route("/dhos/v1/receiver/{r}/active/message", web::get().to(r::receiver_active_messages))
+        .route("/.well-known/jwks.json", web::get().to(r::jwks))
         .route("/dhos/v1/message", web::post().to(r::post_message_v1))
         .service(web::resource("/dhos/v1/message/{id}").get(r::get_message).patch(r::patch_message))
         .route("/dhos/v1/sender/{s}/message", web::get().to(r::sender_messages))
@@ -46,7 +48,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dhos/v1/sender/{s}/receiver/{r}/active/message", web::get().to(r::pair_active_messages))
         .route("/dhos/v1/receiver/{r}/message", web::get().to(r::receiver_messages))
         .route("/dhos/v1/receiver/{r}/message/stream", web::get().to(r::receiver_stream))
-        .route("/dhos/v1/receiver/{r}/active/message", web::get().to(r::receiver_active_messages))
         .route("/dhos/v1/receiver/{r}/active/callback/message", web::get().to(r::receiver_open_callbacks))
         .route("/dhos/v1/sender_or_receiver/{p}/message", web::get().to(r::conversation))
         .route("/dhos/v1/active/callback/message", web::post().to(r::open_callbacks))
