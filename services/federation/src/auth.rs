@@ -148,6 +148,8 @@ impl Authenticator {
 
     fn cache_key(&self, user: &str, password: &str) -> [u8; 32] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        // user ":" password, with the user's length in front so no two pairs share a key.
+        mac.update(&(user.len() as u64).to_be_bytes());
         mac.update(user.as_bytes());
         mac.update(b":");
         mac.update(password.as_bytes());

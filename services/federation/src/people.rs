@@ -134,12 +134,15 @@ fn same_roles(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().all(|r| b.contains(r))
 }
 
+diesel::define_sql_function! {
+    /// `person_doc(id)`: the record as text, or null (see the migration).
+    fn person_doc(id: Text) -> Nullable<Text>;
+}
+
+/// One record. Written with the query builder (not `sql_query`) so diesel keeps the statement
+/// prepared on the connection: the hot read path skips parsing and planning.
 pub fn get(conn: &mut PgConnection, id: &str) -> ApiResult<Option<String>> {
-    Ok(diesel::sql_query(format!("SELECT {RECORD} FROM people WHERE id = $1"))
-        .bind::<Text, _>(id)
-        .get_result::<Doc>(conn)
-        .optional()?
-        .map(|d| d.doc))
+    Ok(diesel::select(person_doc(id)).get_result::<Option<String>>(conn)?)
 }
 
 pub fn exists(conn: &mut PgConnection, id: &str) -> ApiResult<bool> {
