@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix_web::web::Bytes;
+use meridian_platform::prometheus::{self, IntCounter, IntGauge, Registry};
 use meridian_platform::{ApiResult, Database};
 use semver::Version;
 use sha2::{Digest, Sha256};
@@ -167,15 +168,48 @@ impl Snapshot {
     }
 }
 
+/// What the snapshot tells Prometheus.
+#[derive(Clone)]
+pub struct SnapshotMetrics {
+    generation: IntGauge,
+    versions: IntGauge,
+    reloads: IntCounter,
+}
+
+impl SnapshotMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let metrics = SnapshotMetrics {
+            generation: IntGauge::new(
+                "meridian_versions_snapshot_generation",
+                "Catalogue generation of the snapshot this process serves",
+            )?,
+            versions: IntGauge::new("meridian_versions_snapshot_versions", "Versions in the snapshot")?,
+            reloads: IntCounter::new(
+                "meridian_versions_snapshot_reloads_total",
+                "Snapshot reloads (after a write here or a change seen by the poller)",
+            )?,
+        };
+        registry.register(Box::new(metrics.generation.clone()))?;
+        registry.register(Box::new(metrics.versions.clone()))?;
+        registry.register(Box::new(metrics.reloads.clone()))?;
+        Ok(metrics)
+    }
+}
+
 /// The current snapshot, shared by every worker of a process.
 #[derive(Default)]
 pub struct Catalogue {
     current: RwLock<Option<Arc<Snapshot>>>,
+    metrics: Option<SnapshotMetrics>,
 }
 
 impl Catalogue {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn with_metrics(metrics: SnapshotMetrics) -> Self {
+        Catalogue { current: RwLock::default(), metrics: Some(metrics) }
     }
 
     /// The snapshot held now, if one was loaded.
@@ -190,6 +224,11 @@ impl Catalogue {
         match current.as_ref() {
             Some(held) if held.generation > snapshot.generation => held.clone(),
             _ => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.generation.set(snapshot.generation);
+                    metrics.versions.set(snapshot.entries.len() as i64);
+                    metrics.reloads.inc();
+                }
                 let snapshot = Arc::new(snapshot);
                 *current = Some(snapshot.clone());
                 snapshot

@@ -58,7 +58,14 @@ impl State {
         }
         let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}, must-revalidate"))
             .expect("digits make a valid header");
-        Ok(State { catalogue: Arc::new(Catalogue::new()), cache_control, refresh_interval })
+        let catalogue = match catalogue::SnapshotMetrics::register(platform.registry()) {
+            Ok(metrics) => Catalogue::with_metrics(metrics),
+            Err(err) => {
+                log::warn!("snapshot metrics not registered: {err}");
+                Catalogue::new()
+            }
+        };
+        Ok(State { catalogue: Arc::new(catalogue), cache_control, refresh_interval })
     }
 }
 

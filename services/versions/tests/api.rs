@@ -480,6 +480,10 @@ async fn each_replica_catches_up_with_writes_made_through_another() {
     assert!(second_state.catalogue.poll_once(&platform.db).await.unwrap(), "the generation moved");
     assert_eq!(labels(&send(&second, get("/versions")).await.json()), ["2.1.0"]);
     assert!(!second_state.catalogue.poll_once(&platform.db).await.unwrap(), "nothing new");
+    let metrics = send(&second, get("/metrics")).await;
+    let text = String::from_utf8(metrics.body).unwrap();
+    assert!(text.contains("meridian_versions_snapshot_versions 1"), "{text}");
+    assert!(text.contains("meridian_versions_snapshot_reloads_total 2"), "start-up load, then the poll: {text}");
 }
 
 #[actix_rt::test]
