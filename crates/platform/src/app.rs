@@ -168,6 +168,8 @@ impl Platform {
         F: FnOnce(&mut web::ServiceConfig),
     {
         let config = &self.config;
+        // DefaultHeaders adds a header only when the response lacks it: an HTML page sets its own
+        // Content-Security-Policy (hashes of its inline script and style) and that one is kept.
         let mut security = DefaultHeaders::new()
             .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .add((header::X_FRAME_OPTIONS, "DENY"))

@@ -111,15 +111,9 @@ pub struct Poller {
     rounds: Arc<AtomicU64>,
 }
 
-/// Installs the ring TLS provider for reqwest once per process.
-pub fn install_tls_provider() {
-    // An error only means a provider is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl Poller {
     pub fn new(db: Database, config: PollerConfig) -> Poller {
-        install_tls_provider();
+        meridian_platform::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

@@ -60,7 +60,7 @@ async fn serve_polls_refreshes_and_exports_gauges() {
         .expect("start the discovery binary");
     let _running = Running(child);
     let base = format!("http://127.0.0.1:{port}");
-    discovery::poller::install_tls_provider();
+    meridian_platform::tls::install_crypto_provider();
     let client = reqwest::Client::new();
     eventually("ready", || async { get(&client, &format!("{base}/ready")).await.is_some_and(|(s, _)| s == 200) }).await;
 
