@@ -104,6 +104,8 @@ pub struct Snapshot {
     /// Answers of update-for already computed from this snapshot, by the asking version. Servers
     /// in the field run few distinct versions, so nearly every request is a hit.
     updates: RwLock<HashMap<Version, Arc<Cached>>>,
+    /// The `GET /` page, rendered on first request (Markdown for every changelog is not free).
+    index_page: std::sync::OnceLock<Bytes>,
 }
 
 /// At most this many update-for answers are kept per snapshot (arbitrary versions asked by
@@ -135,7 +137,14 @@ impl Snapshot {
         entries.sort_by(|a, b| b.version.cmp(&a.version));
         let list = Cached::compressed(json_array(entries.iter().map(|e| &e.json.body)));
         let index = entries.iter().enumerate().map(|(i, e)| (e.version.clone(), i)).collect();
-        Snapshot { generation, entries, list, index, updates: RwLock::default() }
+        Snapshot {
+            generation,
+            entries,
+            list,
+            index,
+            updates: RwLock::default(),
+            index_page: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn exact(&self, version: &Version) -> Option<&Entry> {
@@ -150,6 +159,11 @@ impl Snapshot {
             Selector::Latest => self.entries.iter().find(|e| e.row.published && e.version.pre.is_empty()),
             Selector::Range(req) => self.entries.iter().find(|e| e.row.published && req.matches(&e.version)),
         }
+    }
+
+    /// The index page of this snapshot, rendered once.
+    pub fn index_page(&self) -> Bytes {
+        self.index_page.get_or_init(|| Bytes::from(crate::pages::index_page(self))).clone()
     }
 
     /// The updates for a server running `current`, as a JSON array.

@@ -78,7 +78,10 @@ pub fn wants_html(req: &HttpRequest) -> bool {
 }
 
 /// An HTML page with the pages' security policy.
-pub fn html_page(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+pub fn html_page(
+    status: actix_web::http::StatusCode,
+    body: impl actix_web::body::MessageBody + 'static,
+) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))

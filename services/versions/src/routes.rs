@@ -258,7 +258,10 @@ pub async fn mobile(
 #[utoipa::path(get, path = "/", tag = "pages", responses((status = 200, description = "The versions page", content_type = "text/html")))]
 pub async fn index(platform: web::Data<Platform>, state: web::Data<State>) -> ApiResult<HttpResponse> {
     let snapshot = state.catalogue.snapshot(&platform.db).await?;
-    Ok(html_page(StatusCode::OK, pages::index_page(&snapshot)))
+    // Rendering every changelog takes a while with hundreds of versions: off the async workers,
+    // once per snapshot.
+    let page = web::block(move || snapshot.index_page()).await?;
+    Ok(html_page(StatusCode::OK, page))
 }
 
 /// `sha256` and `size` of an artifact, in the query string.
