@@ -188,27 +188,48 @@ fn truncate(message: &str) -> String {
     message.chars().take(1000).collect()
 }
 
-/// Marks a claimed delivery finished: `sent`, `failed` or `skipped`.
-pub fn finish(conn: &mut PgConnection, id: i64, state: &str, error: Option<&str>) -> QueryResult<()> {
+/// Marks a claimed delivery finished (`sent`, `failed` or `skipped`) after `attempts` attempts.
+pub fn finish(conn: &mut PgConnection, id: i64, state: &str, attempts: i32, error: Option<&str>) -> QueryResult<()> {
     diesel::update(deliveries::table.find(id))
         .set((
             deliveries::state.eq(state),
             deliveries::finished_at.eq(Some(Utc::now())),
             deliveries::last_error.eq(error.map(truncate)),
-            deliveries::attempts.eq(deliveries::attempts + 1),
+            deliveries::attempts.eq(attempts),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// Puts a claimed delivery back for a later attempt.
-pub fn retry_later(conn: &mut PgConnection, id: i64, delay: std::time::Duration, error: &str) -> QueryResult<()> {
+/// Marks a claimed delivery `sent` after `attempts` attempts, or puts it back (`queued`) with
+/// `attempts` attempts, due at once; the last error is left as it was.
+pub fn set_state(conn: &mut PgConnection, id: i64, sent: bool, attempts: i32) -> QueryResult<()> {
+    diesel::update(deliveries::table.find(id))
+        .set((
+            deliveries::state.eq(if sent { "sent" } else { "queued" }),
+            deliveries::finished_at.eq(sent.then(Utc::now)),
+            deliveries::attempts.eq(attempts),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Puts a claimed delivery back in the queue, due after `delay`, having had `attempts` attempts.
+pub fn requeue(
+    conn: &mut PgConnection,
+    id: i64,
+    attempts: i32,
+    delay: std::time::Duration,
+    error: Option<&str>,
+) -> QueryResult<()> {
     let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
     diesel::update(deliveries::table.find(id))
         .set((
+            deliveries::state.eq("queued"),
+            deliveries::finished_at.eq(None::<chrono::DateTime<Utc>>),
             deliveries::next_attempt_at.eq(at),
-            deliveries::last_error.eq(Some(truncate(error))),
-            deliveries::attempts.eq(deliveries::attempts + 1),
+            deliveries::last_error.eq(error.map(truncate)),
+            deliveries::attempts.eq(attempts),
         ))
         .execute(conn)?;
     Ok(())

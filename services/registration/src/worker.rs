@@ -133,40 +133,47 @@ impl Drop for Sender {
 }
 
 /// Claims, sends and records one delivery, all in one transaction.
+///
+/// The row is marked `sent` before the message goes out, provisionally: the mark becomes durable
+/// only with the commit after a successful send, and a failed send overwrites it in the same
+/// transaction. So the only work left between the SMTP server's acceptance and the commit is the
+/// commit itself, which is as narrow as the window (docs/registration.md) can be.
 pub fn process_one(conn: &mut PgConnection, sender: &Sender) -> QueryResult<Step> {
     conn.transaction(|conn| {
         let Some(claimed) = broadcasts::claim_next(conn)? else { return Ok(Step::Idle) };
+        let attempt = claimed.attempts + 1;
         if !claimed.active {
-            broadcasts::finish(conn, claimed.id, "skipped", None)?;
+            broadcasts::finish(conn, claimed.id, "skipped", claimed.attempts, None)?;
             return Ok(Step::Skipped);
         }
+        broadcasts::set_state(conn, claimed.id, true, attempt)?;
         match sender.send(&claimed) {
-            Ok(()) => {
-                broadcasts::finish(conn, claimed.id, "sent", None)?;
-                Ok(Step::Sent)
-            }
+            Ok(()) => Ok(Step::Sent),
             Err(SendError::Rejected { permanent: true, message }) => {
                 log::warn!("delivery {} to {} refused permanently: {message}", claimed.id, claimed.email);
-                broadcasts::finish(conn, claimed.id, "failed", Some(&message))?;
+                broadcasts::finish(conn, claimed.id, "failed", attempt, Some(&message))?;
                 Ok(Step::Failed)
             }
             Err(SendError::Rejected { permanent: false, message }) => {
-                if claimed.attempts + 1 >= sender.settings.max_attempts {
+                if attempt >= sender.settings.max_attempts {
                     log::warn!(
-                        "delivery {} to {} failed after {} attempts: {message}",
+                        "delivery {} to {} failed after {attempt} attempts: {message}",
                         claimed.id,
-                        claimed.email,
-                        claimed.attempts + 1
+                        claimed.email
                     );
-                    broadcasts::finish(conn, claimed.id, "failed", Some(&message))?;
+                    broadcasts::finish(conn, claimed.id, "failed", attempt, Some(&message))?;
                     Ok(Step::Failed)
                 } else {
-                    broadcasts::retry_later(conn, claimed.id, sender.retry_delay(claimed.attempts), &message)?;
+                    let delay = sender.retry_delay(claimed.attempts);
+                    broadcasts::requeue(conn, claimed.id, attempt, delay, Some(&message))?;
                     Ok(Step::Retry)
                 }
             }
-            // The commit with no change releases the claim; the row is due again at once.
-            Err(SendError::Unavailable(message)) => Ok(Step::Unavailable(message)),
+            // Put back as it was (no attempt counted), due at once; the slot backs off instead.
+            Err(SendError::Unavailable(message)) => {
+                broadcasts::set_state(conn, claimed.id, false, claimed.attempts)?;
+                Ok(Step::Unavailable(message))
+            }
         }
     })
 }
