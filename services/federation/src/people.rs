@@ -181,8 +181,9 @@ fn prefix_end(prefix: &str) -> String {
 pub struct Listing {
     pub ids: Vec<String>,
     pub docs: Vec<String>,
-    /// Exact when below [`COUNT_CAP`].
+    /// Exact unless `capped`, when there are more than [`COUNT_CAP`] and this is [`COUNT_CAP`].
     pub total: i64,
+    pub capped: bool,
 }
 
 #[derive(QueryableByName)]
@@ -237,7 +238,7 @@ pub fn list(conn: &mut PgConnection, search: &Search, limit: i64, offset: i64) -
         offset + rows.len() as i64
     } else {
         let mut count = diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM (SELECT 1 FROM people {filter} LIMIT {COUNT_CAP}) AS matching"
+            "SELECT count(*) AS n FROM (SELECT 1 FROM people {filter} LIMIT {COUNT_CAP} + 1) AS matching"
         ))
         .into_boxed();
         for b in &binds {
@@ -245,8 +246,10 @@ pub fn list(conn: &mut PgConnection, search: &Search, limit: i64, offset: i64) -
         }
         count.get_result::<Count>(conn)?.n
     };
+    let capped = total > COUNT_CAP;
+    let total = total.min(COUNT_CAP);
     let (ids, docs) = rows.into_iter().map(|r| (r.id, r.doc)).unzip();
-    Ok(Listing { ids, docs, total })
+    Ok(Listing { ids, docs, total, capped })
 }
 
 /// Creates person `id`. Only root grants roles other than `end_user`, or creates an inactive

@@ -172,8 +172,7 @@ pub async fn people_list(
             Ok(listing)
         })
         .await?;
-    let capped = listing.total >= people::COUNT_CAP;
-    Ok(page_response(&req, &listing.docs, listing.total, limit, offset, capped))
+    Ok(page_response(&req, &listing.docs, listing.total, limit, offset, listing.capped))
 }
 
 /// One person's record (never a password hash).

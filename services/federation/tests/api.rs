@@ -625,6 +625,16 @@ async fn seed_bench_generates_searchable_people_idempotently() {
     assert_eq!(found.header("x-total-count").as_deref(), Some("9"));
     let one = call(&app, "GET", "/people/BEN000000007", Some(("BEN000000007", "bench")), None).await.json();
     assert!(one["lastname"].is_string() && one["dob"].is_string());
+
+    // Totals are counted up to a cap, and say so beyond it.
+    assert_eq!(federation::seed::seed_bench(&mut conn, 1001).unwrap(), 961);
+    let many = call(&app, "GET", "/people?id=BEN&limit=10", Some(DOCTOR), None).await;
+    assert_eq!(many.header("x-total-count").as_deref(), Some("1000"));
+    assert_eq!(many.header("x-total-count-capped").as_deref(), Some("true"));
+    assert!(many.header("link").unwrap().contains("offset=10"));
+    let exact = call(&app, "GET", "/people?id=BEN000000&limit=10", Some(DOCTOR), None).await;
+    assert_eq!(exact.header("x-total-count").as_deref(), Some("999"), "BEN000000001..BEN000000999");
+    assert!(exact.header("x-total-count-capped").is_none(), "below the cap the total is exact");
 }
 
 #[actix_rt::test]
