@@ -351,3 +351,37 @@ async fn idempotency_key_replays_the_first_result() {
     let fourth = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(body), &key).await;
     assert_eq!(fourth.body["uuid"], third.body["uuid"], "remembered again");
 }
+
+#[actix_rt::test]
+async fn concurrent_confirmations_one_wins_the_other_conflicts() {
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let c1 = ctx.clinician("c1", &["ward-1"]);
+    for round in 0..5 {
+        let id = send(&app, &c1, message("c1", "clinician", "ward-1", "location", 1)).await;
+        let uri = format!("/dhos/v1/message/{id}");
+        let first = call(
+            &app,
+            "PATCH",
+            &uri,
+            Some(&c1),
+            Some(json!({"confirmed": "2026-12-01T10:00:00Z", "confirmed_by": "c1"})),
+            &[],
+        );
+        let second = call(
+            &app,
+            "PATCH",
+            &uri,
+            Some(&c1),
+            Some(json!({"confirmed": "2026-12-01T11:00:00Z", "confirmed_by": "c1"})),
+            &[],
+        );
+        let (a, b) = futures_util::future::join(first, second).await;
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}");
+        let stored = call(&app, "GET", &uri, Some(&c1), None, &[]).await;
+        let winner = if a.status == 200 { &a } else { &b };
+        assert_eq!(stored.body["confirmed"], winner.body["confirmed"]);
+    }
+}
