@@ -371,4 +371,12 @@ async fn devices_register_activate_and_log_clinicians_in() {
     )
     .await;
     assert_eq!(r.status, 403);
+
+    // An activation code issued while active cannot be completed once the device is inactive.
+    call(&app, "PATCH", &format!("/dhos/v1/device/{device}"), Some(&admin), Some(json!({"active": true})), &[]).await;
+    let r = call(&app, "POST", &format!("/dhos/v1/device/{device}/activation"), Some(&admin), None, &[]).await;
+    let code = r.body["code"].as_str().unwrap().to_owned();
+    call(&app, "PATCH", &format!("/dhos/v1/device/{device}"), Some(&admin), Some(json!({"active": false})), &[]).await;
+    let r = call(&app, "POST", &format!("/dhos/v1/activation/{code}?type=send_entry"), None, None, &[]).await;
+    assert_eq!(r.status, 403);
 }
