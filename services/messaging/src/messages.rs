@@ -443,6 +443,35 @@ pub fn list(
     Ok((rows.into_iter().map(Message::from).collect(), more))
 }
 
+/// Messages to `receiver` stored after the message `after` (which the caller must see), oldest
+/// first, at most [`meridian_model::MAX_PAGE_SIZE`]: what a reconnecting event stream missed.
+pub fn received_since(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    receiver: &str,
+    after: Uuid,
+) -> ApiResult<Vec<Message>> {
+    let parties = caller.visible_parties();
+    let Ok(anchor) = find_visible(conn, after, parties.as_deref(), false) else {
+        return Ok(Vec::new());
+    };
+    let mut query = messages::table
+        .select(MessageRow::as_select())
+        .filter(messages::receiver.eq(receiver.to_owned()))
+        .filter(
+            messages::created
+                .gt(anchor.created)
+                .or(messages::created.eq(anchor.created).and(messages::uuid.gt(anchor.uuid))),
+        )
+        .into_boxed();
+    if let Some(parties) = parties {
+        query = query.filter(messages::sender.eq_any(parties.clone()).or(messages::receiver.eq_any(parties)));
+    }
+    let rows: Vec<MessageRow> =
+        query.order((messages::created.asc(), messages::uuid.asc())).limit(meridian_model::MAX_PAGE_SIZE).load(conn)?;
+    Ok(rows.into_iter().map(Message::from).collect())
+}
+
 /// For each patient id the caller may see: its newest open call-back (sent by the patient).
 pub fn open_callbacks_by_patient(
     conn: &mut PgConnection,

@@ -2,7 +2,9 @@
 //! listener thread per process LISTENs on a dedicated connection and fans the notices out to the
 //! server-sent-event streams of this process.
 
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use diesel::pg::PgConnection;
@@ -23,12 +25,30 @@ pub struct Notifier {
     database_url: String,
     sender: broadcast::Sender<Notice>,
     started: Once,
+    /// Tells the listener thread to stop (set when the notifier is dropped).
+    stop: Arc<AtomicBool>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(handle) = self.listener.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Notifier {
     pub fn new(database_url: String) -> Self {
         let (sender, _) = broadcast::channel(1024);
-        Notifier { database_url, sender, started: Once::new() }
+        Notifier {
+            database_url,
+            sender,
+            started: Once::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            listener: Mutex::new(None),
+        }
     }
 
     /// A receiver of every new message's notice; starts the listener on first use.
@@ -37,35 +57,43 @@ impl Notifier {
         self.started.call_once(|| {
             let url = self.database_url.clone();
             let sender = self.sender.clone();
-            std::thread::Builder::new()
+            let stop = self.stop.clone();
+            let handle = std::thread::Builder::new()
                 .name("messaging-listen".into())
-                .spawn(move || listen_forever(&url, &sender))
+                .spawn(move || listen_until_stopped(&url, &sender, &stop))
                 .expect("spawn the LISTEN thread");
+            *self.listener.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
         });
         receiver
     }
 }
 
-fn listen_forever(url: &str, sender: &broadcast::Sender<Notice>) {
+const POLL: Duration = Duration::from_millis(100);
+
+fn listen_until_stopped(url: &str, sender: &broadcast::Sender<Notice>, stop: &AtomicBool) {
     let mut wait = Duration::from_millis(500);
-    loop {
-        match listen(url, sender) {
+    while !stop.load(Ordering::Acquire) {
+        match listen(url, sender, stop) {
             Ok(()) => return,
             Err(err) => {
                 log::warn!("LISTEN {CHANNEL}: {err}; reconnecting in {wait:?}");
-                std::thread::sleep(wait);
+                let until = std::time::Instant::now() + wait;
+                while std::time::Instant::now() < until && !stop.load(Ordering::Acquire) {
+                    std::thread::sleep(POLL);
+                }
                 wait = (wait * 2).min(Duration::from_secs(10));
             }
         }
     }
 }
 
-/// Polls the connection for notices; returns on a database error (the caller reconnects).
-fn listen(url: &str, sender: &broadcast::Sender<Notice>) -> Result<(), String> {
+/// Polls the connection for notices until stopped; returns an error when the database fails (the
+/// caller reconnects).
+fn listen(url: &str, sender: &broadcast::Sender<Notice>, stop: &AtomicBool) -> Result<(), String> {
     let mut conn = PgConnection::establish(url).map_err(|e| e.to_string())?;
     diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).map_err(|e| e.to_string())?;
     let mut idle = 0u32;
-    loop {
+    while !stop.load(Ordering::Acquire) {
         let mut got = false;
         for notification in conn.notifications_iter() {
             let notification = notification.map_err(|e| e.to_string())?;
@@ -85,7 +113,8 @@ fn listen(url: &str, sender: &broadcast::Sender<Notice>) -> Result<(), String> {
             if idle.is_multiple_of(100) {
                 diesel::sql_query("SELECT 1").execute(&mut conn).map_err(|e| e.to_string())?;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(POLL);
         }
     }
+    Ok(())
 }

@@ -338,11 +338,14 @@ pub async fn open_callbacks(platform: Data, caller: Caller, body: web::Json<Vec<
     Ok(HttpResponse::Ok().json(map))
 }
 
-/// Server-sent events: each new message to this receiver, as `event: message`.
+/// Server-sent events: each new message to this receiver, as `event: message` with the message's
+/// uuid as the event id; a reconnecting client's `Last-Event-ID` first replays what it missed.
 #[utoipa::path(get, path = "/dhos/v1/receiver/{receiver_id}/message/stream", tag = "messages",
+    params(("Last-Event-ID" = Option<Uuid>, Header, description = "The last message received before a reconnection")),
     responses((status = 200, description = "text/event-stream of messages", content_type = "text/event-stream")),
     security(("bearer" = [])))]
 pub async fn receiver_stream(
+    req: HttpRequest,
     platform: Data,
     state: AppState,
     caller: Caller,
@@ -353,8 +356,18 @@ pub async fn receiver_stream(
     if caller.visible_parties().is_some_and(|p| !p.contains(&receiver)) {
         return Err(ApiError::not_found(format!("no receiver {receiver} visible to this caller")));
     }
+    // Subscribe before reading the backlog, so nothing falls between the two.
     let rx = state.notifier.subscribe();
-    let stream = crate::stream::messages(rx, platform.into_inner(), caller, receiver);
+    let last_event =
+        req.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| Uuid::parse_str(v.trim()).ok());
+    let backlog = match last_event {
+        Some(after) => {
+            let (who, to) = (caller.clone(), receiver.clone());
+            platform.db.run(move |conn| messages::received_since(conn, &who, &to, after)).await?
+        }
+        None => Vec::new(),
+    };
+    let stream = crate::stream::messages(rx, platform.into_inner(), caller, receiver, backlog);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))

@@ -1,5 +1,6 @@
 //! The server-sent-event stream of new messages for one receiver.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
@@ -8,7 +9,7 @@ use meridian_platform::Platform;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::auth::Caller;
-use crate::messages;
+use crate::messages::{self, Message};
 use crate::notify::Notice;
 use crate::routes::KEEP_ALIVE;
 
@@ -18,21 +19,38 @@ struct Cursor {
     caller: Caller,
     receiver: String,
     started: bool,
+    /// Messages missed before a reconnection (`Last-Event-ID`), sent first.
+    backlog: VecDeque<Message>,
+    /// Their ids, so a live notice of the same message is not sent twice.
+    replayed: HashSet<uuid::Uuid>,
 }
 
-/// `event: message` for each new message to `receiver` the caller may see; a comment every
-/// [`KEEP_ALIVE`] keeps proxies from closing an idle stream.
+fn event(message: &Message) -> Option<Bytes> {
+    let json = serde_json::to_string(message).ok()?;
+    Some(Bytes::from(format!("event: message\nid: {}\ndata: {json}\n\n", message.uuid)))
+}
+
+/// `event: message` for each new message to `receiver` the caller may see (after `backlog`, the
+/// messages missed since the client's `Last-Event-ID`); a comment every [`KEEP_ALIVE`] keeps
+/// proxies from closing an idle stream.
 pub fn messages(
     rx: broadcast::Receiver<Notice>,
     platform: Arc<Platform>,
     caller: Caller,
     receiver: String,
+    backlog: Vec<Message>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
-    let cursor = Cursor { rx, platform, caller, receiver, started: false };
+    let replayed = backlog.iter().map(|m| m.uuid).collect();
+    let cursor = Cursor { rx, platform, caller, receiver, started: false, backlog: backlog.into(), replayed };
     futures_util::stream::unfold(cursor, |mut cursor| async move {
         if !cursor.started {
             cursor.started = true;
             return Some((Ok(Bytes::from_static(b": connected\nretry: 3000\n\n")), cursor));
+        }
+        while let Some(message) = cursor.backlog.pop_front() {
+            if let Some(bytes) = event(&message) {
+                return Some((Ok(bytes), cursor));
+            }
         }
         loop {
             match tokio::time::timeout(KEEP_ALIVE, cursor.rx.recv()).await {
@@ -41,14 +59,13 @@ pub fn messages(
                 Ok(Err(RecvError::Lagged(missed))) => {
                     log::warn!("an event stream fell behind by {missed} messages");
                 }
-                Ok(Ok(notice)) if notice.receiver == cursor.receiver => {
+                Ok(Ok(notice)) if notice.receiver == cursor.receiver && !cursor.replayed.contains(&notice.uuid) => {
                     let caller = cursor.caller.clone();
                     let found = cursor.platform.db.run(move |conn| messages::get(conn, &caller, notice.uuid)).await;
                     if let Ok(message) = found
-                        && let Ok(json) = serde_json::to_string(&message)
+                        && let Some(bytes) = event(&message)
                     {
-                        let event = format!("event: message\nid: {}\ndata: {json}\n\n", message.uuid);
-                        return Some((Ok(Bytes::from(event)), cursor));
+                        return Some((Ok(bytes), cursor));
                     }
                 }
                 Ok(Ok(_)) => {}

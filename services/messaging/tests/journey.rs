@@ -232,3 +232,45 @@ async fn new_messages_stream_to_their_receiver_across_replicas() {
     assert!(sent.contains(&message["uuid"].as_str().unwrap().to_owned()));
     assert_eq!(message["receiver"], "ward-7");
 }
+
+#[actix_rt::test]
+async fn a_reconnecting_stream_replays_what_it_missed() {
+    use actix_web::body::MessageBody;
+
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let nurse = ctx.clinician("nurse-1", &["ward-7"]);
+    let patient = ctx.patient("pat-1");
+    let mut sent = Vec::new();
+    for (i, receiver) in ["ward-7", "ward-7", "ward-8", "ward-7"].iter().enumerate() {
+        let r = call(
+            &app,
+            "POST",
+            "/dhos/v2/message",
+            Some(&patient),
+            Some(json!({"sender": "pat-1", "sender_type": "patient", "receiver": receiver,
+                "receiver_type": "location", "message_type": {"value": 0}, "content": format!("message {i}")})),
+            &[],
+        )
+        .await;
+        sent.push(r.body["uuid"].as_str().unwrap().to_owned());
+    }
+    // The client last saw the first message: the two later ones to ward-7 come first, in order.
+    let req = actix_web::test::TestRequest::get()
+        .uri("/dhos/v1/receiver/ward-7/message/stream")
+        .insert_header(("authorization", format!("Bearer {nurse}")))
+        .insert_header(("last-event-id", sent[0].as_str()))
+        .to_request();
+    let res = actix_web::test::call_service(&app, req).await;
+    assert_eq!(res.status(), 200);
+    let mut body = Box::pin(res.into_body());
+    let mut chunks = Vec::new();
+    for _ in 0..3 {
+        let chunk = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await;
+        let Some(Ok(bytes)) = chunk else { panic!("the stream ended or failed") };
+        chunks.push(String::from_utf8(bytes.to_vec()).unwrap());
+    }
+    assert!(chunks[0].starts_with(": connected"));
+    assert!(chunks[1].contains(&format!("id: {}\n", sent[1])), "{}", chunks[1]);
+    assert!(chunks[2].contains(&format!("id: {}\n", sent[3])), "{}", chunks[2]);
+}
