@@ -1,4 +1,4 @@
-//! New-message announcements across replicas: every insert runs `pg_notify` in its transaction; one
+//! New-message announcements across replicas: every insert is followed by `pg_notify`; one
 //! listener thread per process LISTENs on a dedicated connection and fans the notices out to the
 //! server-sent-event streams of this process.
 
