@@ -23,6 +23,9 @@ enum Command {
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = <Cli as clap::Parser>::parse();
+    if matches!(cli.command, Some(Command::PinHash)) {
+        return pin_hash(); // needs neither configuration nor a database
+    }
     let platform = match cli::load(&registration::SERVICE) {
         Ok(p) => p,
         Err(code) => return code,
@@ -36,15 +39,18 @@ async fn main() -> ExitCode {
             cli::exit(registration::serve(platform).await)
         }
         Command::Common(CommonCommand::Migrate) => cli::migrate(&platform),
-        Command::PinHash => {
-            let mut pin = String::new();
-            if std::io::stdin().read_to_string(&mut pin).is_err() || pin.trim_end_matches(['\r', '\n']).is_empty() {
-                eprintln!("registration pin-hash: write the PIN on standard input");
-                return ExitCode::from(2);
-            }
-            println!("{}", meridian_auth::password::hash(pin.trim_end_matches(['\r', '\n'])));
-            ExitCode::SUCCESS
-        }
+        Command::PinHash => pin_hash(),
         Command::SeedDemo => registration::seed::demo(&platform),
     }
+}
+
+/// Reads a PIN on stdin (one trailing line break is not part of it) and prints its argon2id hash.
+fn pin_hash() -> ExitCode {
+    let mut pin = String::new();
+    if std::io::stdin().read_to_string(&mut pin).is_err() || pin.trim_end_matches(['\r', '\n']).is_empty() {
+        eprintln!("registration pin-hash: write the PIN on standard input");
+        return ExitCode::from(2);
+    }
+    println!("{}", meridian_auth::password::hash(pin.trim_end_matches(['\r', '\n'])));
+    ExitCode::SUCCESS
 }
