@@ -380,10 +380,6 @@ fn import_doc(conn: &mut PgConnection, raw_id: &str, mut data: Map<String, Value
 
 /// `federation import <URL>`: prints the report; exits 1 when rows were refused.
 pub fn run(platform: &meridian_platform::Platform, source: &str) -> std::process::ExitCode {
-    if let Err(err) = platform.migrate() {
-        eprintln!("federation: {err}");
-        return std::process::ExitCode::FAILURE;
-    }
     let policy = match crate::Federation::policy_from(&platform.config) {
         Ok(p) => p,
         Err(err) => {
@@ -391,15 +387,13 @@ pub fn run(platform: &meridian_platform::Platform, source: &str) -> std::process
             return std::process::ExitCode::from(2);
         }
     };
-    let mut conn = match platform.db.pool().get() {
+    let mut conn = match crate::seed::connect(platform) {
         Ok(c) => c,
-        Err(err) => {
-            eprintln!("federation: database: {err}");
-            return std::process::ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    let _ = diesel::sql_query("SET statement_timeout = 0").execute(&mut conn);
-    match import(source, &mut conn, &policy) {
+    let result = import(source, &mut conn, &policy);
+    crate::seed::settle_pool(platform);
+    match result {
         Ok(report) => {
             print!("{report}");
             if report.refused.is_empty() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) }

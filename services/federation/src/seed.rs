@@ -98,15 +98,35 @@ pub fn seed_bench(conn: &mut PgConnection, people: i64) -> ApiResult<usize> {
     Ok(added)
 }
 
-fn connect(platform: &meridian_platform::Platform) -> Result<meridian_platform::db::DbConn, std::process::ExitCode> {
+/// A connection of its own for an operator command (migrations applied first), in the service's
+/// schema. Not a pooled one: the pool refills itself on background threads, and a process that
+/// exits while one of them is inside libpq can abort (seen as a krb5 assertion).
+pub fn connect(platform: &meridian_platform::Platform) -> Result<PgConnection, std::process::ExitCode> {
+    use diesel::connection::SimpleConnection;
     if let Err(err) = platform.migrate() {
         eprintln!("federation: {err}");
         return Err(std::process::ExitCode::FAILURE);
     }
-    platform.db.pool().get().map_err(|err| {
+    let mut conn = PgConnection::establish(&platform.config.database_url).map_err(|err| {
         eprintln!("federation: database: {err}");
         std::process::ExitCode::FAILURE
-    })
+    })?;
+    conn.batch_execute(&format!("SET search_path TO {}, public; SET statement_timeout = 0", crate::SCHEMA)).map_err(
+        |err| {
+            eprintln!("federation: database: {err}");
+            std::process::ExitCode::FAILURE
+        },
+    )?;
+    Ok(conn)
+}
+
+/// Waits (at most a few seconds) until the pool's start-up connection attempt is over, so that no
+/// background thread is inside libpq when the process exits.
+pub fn settle_pool(platform: &meridian_platform::Platform) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while platform.db.pool().state().connections == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// `federation seed-demo`.
@@ -115,7 +135,9 @@ pub fn run_seed_demo(platform: &meridian_platform::Platform) -> std::process::Ex
         Ok(c) => c,
         Err(code) => return code,
     };
-    match seed_demo(&mut conn) {
+    let result = seed_demo(&mut conn);
+    settle_pool(platform);
+    match result {
         Ok(added) => {
             let base = format!("http://{}", platform.config.bind);
             println!("federation demo data ready ({added} rows added)");
@@ -139,11 +161,9 @@ pub fn run_seed_bench(platform: &meridian_platform::Platform, people: i64) -> st
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Err(err) = diesel::sql_query("SET statement_timeout = 0").execute(&mut conn) {
-        eprintln!("federation: {err}");
-        return std::process::ExitCode::FAILURE;
-    }
-    match seed_bench(&mut conn, people) {
+    let result = seed_bench(&mut conn, people);
+    settle_pool(platform);
+    match result {
         Ok(added) => {
             println!("benchmark people ready: {added} added (BEN000000001.., password bench)");
             std::process::ExitCode::SUCCESS
