@@ -189,8 +189,8 @@ impl Platform {
         if let Some(limiter) = &self.limiter {
             app = app.app_data(limiter.clone());
         }
-        app.service(web::resource("/running").route(web::get().to(running)).route(web::head().to(running)))
-            .service(web::resource("/ready").route(web::get().to(ready)).route(web::head().to(ready)))
+        app.service(web::resource("/running").route(web::get().to(running)))
+            .service(web::resource("/ready").route(web::get().to(ready)))
             .service(web::resource("/version").route(web::get().to(version)))
             .service(web::resource("/openapi.json").route(web::get().to(openapi)))
             .service(web::scope("").wrap(from_fn(ratelimit::middleware)).configure(configure))
@@ -199,6 +199,7 @@ impl Platform {
             .wrap(cors(config))
             .wrap(security)
             .wrap(self.metrics.clone())
+            .wrap(from_fn(head_as_get))
             .wrap(from_fn(request_id::middleware))
     }
 
@@ -231,11 +232,35 @@ impl Platform {
     }
 }
 
+/// HEAD is answered by the GET route of the same path, so every GET resource supports it. The
+/// HTTP codec already knows the request was HEAD and sends headers without the body.
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
 fn cors(config: &Config) -> Cors {
     let cors = Cors::default()
         .allowed_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE, Method::HEAD])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .expose_headers([header::HeaderName::from_static(request_id::HEADER), header::ETAG, header::RETRY_AFTER])
+        // Services read headers of their own (Idempotency-Key, x-authorisation-code, X-Version...);
+        // which origins may call is what CORS restricts here.
+        .allow_any_header()
+        .expose_headers([
+            header::HeaderName::from_static(request_id::HEADER),
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::LINK,
+            header::HeaderName::from_static("x-total-count"),
+            header::HeaderName::from_static("x-next-offset"),
+            header::HeaderName::from_static("x-version"),
+            header::HeaderName::from_static("deprecation"),
+            header::HeaderName::from_static("idempotent-replayed"),
+        ])
         .max_age(3600);
     if config.hosts.iter().any(|h| h == "*") {
         return cors.allow_any_origin();

@@ -67,7 +67,9 @@ pub fn build_pool(database_url: &str, schema: &'static str, size: u32) -> DbPool
         .min_idle(Some(1.min(size)))
         .connection_timeout(Duration::from_secs(3))
         .idle_timeout(Some(Duration::from_secs(300)))
-        .test_on_check_out(true)
+        // No `SELECT 1` before every checkout: a connection that died with the server fails its
+        // query (503), r2d2 sees it broken and drops it, and the next checkout connects afresh.
+        .test_on_check_out(false)
         .connection_customizer(Box::new(SearchPath { schema: checked_identifier(schema) }))
         .build_unchecked(ConnectionManager::new(database_url))
 }

@@ -132,6 +132,10 @@ async fn common_endpoints_and_headers() {
         assert_eq!(res.headers().get("x-content-type-options").unwrap(), "nosniff");
         assert_eq!(res.headers().get("x-frame-options").unwrap(), "DENY");
     }
+    let head = test::TestRequest::default().method(actix_web::http::Method::HEAD).uri("/widgets/999").to_request();
+    assert_eq!(test::call_service(&app, head).await.status(), 404, "HEAD is routed like GET");
+    let head = test::TestRequest::default().method(actix_web::http::Method::HEAD).uri("/version").to_request();
+    assert_eq!(test::call_service(&app, head).await.status(), 200);
     let version: serde_json::Value =
         test::call_and_read_body_json(&app, test::TestRequest::get().uri("/version").to_request()).await;
     assert_eq!(version["version"], "1.2.3");

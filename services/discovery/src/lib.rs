@@ -79,7 +79,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/servers")
             .wrap(from_fn(version_header))
             .get(routes::list_servers)
-            .head(routes::list_servers)
             .post(routes::create_server)
             .patch(routes::update_server)
             .delete(routes::delete_server),
@@ -87,7 +86,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/servers/{id}/statuses").wrap(from_fn(version_header)).get(routes::server_statuses))
     .service(web::resource("/status/{server_id}").wrap(from_fn(version_header)).post(routes::post_status))
     .service(web::resource("/statuses").wrap(from_fn(version_header)).get(routes::latest_statuses))
-    .service(web::resource("/status").wrap(from_fn(version_header)).get(routes::status_page).head(routes::status_page))
+    .service(web::resource("/status").wrap(from_fn(version_header)).get(routes::status_page))
     .service(web::resource("/reload").wrap(from_fn(version_header)).post(routes::reload))
     .service(web::resource("/devices").wrap(from_fn(version_header)).get(routes::list_devices))
     .service(web::resource("/devices/{id}").wrap(from_fn(version_header)).patch(routes::update_device));

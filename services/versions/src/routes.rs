@@ -143,8 +143,8 @@ pub async fn withdraw(
 #[utoipa::path(get, path = "/versions/{version}", tag = "versions",
     params(("version" = String, Path, description = "A version, `latest`, or a range", example = "2.1")),
     responses(
-        (status = 200, body = VersionDetail),
-        (status = 200, description = "The artifacts page, when the Accept header prefers HTML", content_type = "text/html"),
+        (status = 200, description = "The version with its artifacts as JSON, or the artifacts page when the Accept header prefers HTML",
+            content((VersionDetail = "application/json"), (String = "text/html"))),
         (status = 404, description = "No such version", content_type = "application/problem+json"),
         (status = 422, description = "Neither a version nor a range", content_type = "application/problem+json"),
 ))]
