@@ -121,7 +121,6 @@ fn configure_docs(cfg: &mut web::ServiceConfig, max_doc_bytes: usize) {
             .app_data(meridian_platform::extract::lenient_json_config(limit))
             .app_data(web::PayloadConfig::new(limit))
             .route(web::get().to(docs_list))
-            .route(web::head().to(docs_list))
             .route(web::post().to(docs_post))
             .route(options_route("GET, HEAD, POST, OPTIONS")),
     )
@@ -130,7 +129,6 @@ fn configure_docs(cfg: &mut web::ServiceConfig, max_doc_bytes: usize) {
             .app_data(meridian_platform::extract::lenient_json_config(limit))
             .app_data(web::PayloadConfig::new(limit))
             .route(web::get().to(doc_get))
-            .route(web::head().to(doc_get))
             .route(web::post().to(doc_post))
             .route(options_route("GET, HEAD, POST, OPTIONS")),
     );
@@ -143,52 +141,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         place_get, place_patch, place_post, places_list, places_post, pol_delete, pol_get, pol_patch, pol_post,
         pols_list,
     };
-    cfg.service(
-        web::resource("/login")
-            .route(web::get().to(login))
-            .route(web::head().to(login))
-            .route(options_route("GET, HEAD, OPTIONS")),
-    )
-    .service(
-        web::resource("/people")
-            .route(web::get().to(people_list))
-            .route(web::head().to(people_list))
-            .route(options_route("GET, HEAD, OPTIONS")),
-    )
-    .service(
-        web::resource("/people/{id}")
-            .route(web::get().to(person_get))
-            .route(web::head().to(person_get))
-            .route(web::post().to(person_post))
-            .route(web::patch().to(person_patch))
-            .route(web::delete().to(person_delete))
-            .route(options_route("GET, HEAD, POST, PATCH, DELETE, OPTIONS")),
-    )
-    .service(
-        web::resource("/people/{id}/audit")
-            .route(web::get().to(person_audit))
-            .route(web::head().to(person_audit))
-            .route(options_route("GET, HEAD, OPTIONS")),
-    )
-    .service(
-        web::resource("/pols/{person}")
-            .route(web::get().to(pols_list))
-            .route(web::head().to(pols_list))
-            .route(options_route("GET, HEAD, OPTIONS")),
-    )
-    .service(
-        web::resource("/pols/{person}/{page}")
-            .route(web::get().to(pol_get))
-            .route(web::head().to(pol_get))
-            .route(web::post().to(pol_post))
-            .route(web::patch().to(pol_patch))
-            .route(web::delete().to(pol_delete))
-            .route(options_route("GET, HEAD, POST, PATCH, DELETE, OPTIONS")),
-    );
+    cfg.service(web::resource("/login").route(web::get().to(login)).route(options_route("GET, HEAD, OPTIONS")))
+        .service(web::resource("/people").route(web::get().to(people_list)).route(options_route("GET, HEAD, OPTIONS")))
+        .service(
+            web::resource("/people/{id}")
+                .route(web::get().to(person_get))
+                .route(web::post().to(person_post))
+                .route(web::patch().to(person_patch))
+                .route(web::delete().to(person_delete))
+                .route(options_route("GET, HEAD, POST, PATCH, DELETE, OPTIONS")),
+        )
+        .service(
+            web::resource("/people/{id}/audit")
+                .route(web::get().to(person_audit))
+                .route(options_route("GET, HEAD, OPTIONS")),
+        )
+        .service(
+            web::resource("/pols/{person}").route(web::get().to(pols_list)).route(options_route("GET, HEAD, OPTIONS")),
+        )
+        .service(
+            web::resource("/pols/{person}/{page}")
+                .route(web::get().to(pol_get))
+                .route(web::post().to(pol_post))
+                .route(web::patch().to(pol_patch))
+                .route(web::delete().to(pol_delete))
+                .route(options_route("GET, HEAD, POST, PATCH, DELETE, OPTIONS")),
+        );
     cfg.service(
         web::resource("/password/{id}")
             .route(web::get().to(password_form::show))
-            .route(web::head().to(password_form::show))
             .route(web::post().to(password_form::change))
             .route(options_route("GET, HEAD, POST, OPTIONS")),
     );
@@ -198,7 +179,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource(kind.path())
                 .app_data(data.clone())
                 .route(web::get().to(places_list))
-                .route(web::head().to(places_list))
                 .route(web::post().to(places_post))
                 .route(options_route("GET, HEAD, POST, OPTIONS")),
         )
@@ -206,7 +186,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource(format!("{}/{{id}}", kind.path()))
                 .app_data(data)
                 .route(web::get().to(place_get))
-                .route(web::head().to(place_get))
                 .route(web::post().to(place_post))
                 .route(web::patch().to(place_patch))
                 .route(options_route("GET, HEAD, POST, PATCH, OPTIONS")),
