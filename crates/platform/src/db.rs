@@ -64,12 +64,13 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SearchPath {
 pub fn build_pool(database_url: &str, schema: &'static str, size: u32) -> DbPool {
     Pool::builder()
         .max_size(size)
-        .min_idle(Some(1.min(size)))
+        // No eager connections: a short CLI command must not exit while a pool thread is inside libpq.
+        .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(3))
         .idle_timeout(Some(Duration::from_secs(300)))
-        // No `SELECT 1` before every checkout: a connection that died with the server fails its
-        // query (503), r2d2 sees it broken and drops it, and the next checkout connects afresh.
-        .test_on_check_out(false)
+        // A `SELECT 1` before each checkout costs a round trip, but diesel does not always mark a
+        // connection that died with the server as broken: without the test it would stay pooled.
+        .test_on_check_out(true)
         .connection_customizer(Box::new(SearchPath { schema: checked_identifier(schema) }))
         .build_unchecked(ConnectionManager::new(database_url))
 }

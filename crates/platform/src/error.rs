@@ -197,9 +197,10 @@ impl From<DieselError> for ApiError {
                 log::debug!("check violation: {}", info.message());
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "a value is outside what is allowed")
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                ApiError::unavailable("the database connection was lost; retry")
-            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => ApiError::unavailable("the database connection was lost; retry"),
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::unavailable("a concurrent change conflicted; retry")
             }
