@@ -16,7 +16,7 @@ offset=0 pages=0 total=0
 while :; do
   n=$(curl -fsS "${auth[@]}" \
     "$MESSAGING_URL/dhos/v1/sender_or_receiver/bench-patient-chatty/message?limit=500&offset=$offset" \
-    | grep -o '"uuid"' | wc -l)
+    | { grep -o '"uuid"' || true; } | wc -l)
   total=$((total + n)) pages=$((pages + 1)) offset=$((offset + 500))
   [ "$n" -lt 500 ] && break
 done
