@@ -3,7 +3,6 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 SERVICES := $(sort $(notdir $(wildcard services/*)))
-export MERIDIAN_GIT_COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 .PHONY: help run test lint fmt bench fuzz validate migrate clean-db stop-deps deps
 
