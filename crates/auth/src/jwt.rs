@@ -48,6 +48,37 @@ fn bad_key(path: &std::path::Path, e: &jsonwebtoken::errors::Error) -> KeyError 
     KeyError::File { path: path.display().to_string(), message: format!("not a usable RSA PEM key: {e}") }
 }
 
+/// The JWK of an RSA public key in PEM (SubjectPublicKeyInfo).
+fn public_jwk(pem: &[u8], kid: String) -> Result<jwk::Jwk, String> {
+    use base64::Engine;
+    use x509_parser::prelude::FromDer;
+    use x509_parser::public_key::PublicKey;
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem).map_err(|e| format!("not PEM: {e}"))?;
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&block.contents)
+        .map_err(|e| format!("not a public key: {e}"))?;
+    let PublicKey::RSA(rsa) = spki.parsed().map_err(|e| format!("unreadable public key: {e}"))? else {
+        return Err("not an RSA public key".to_owned());
+    };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let unsigned = |bytes: &[u8]| {
+        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+        b64.encode(&bytes[start..])
+    };
+    Ok(jwk::Jwk {
+        common: jwk::CommonParameters {
+            public_key_use: Some(jwk::PublicKeyUse::Signature),
+            key_algorithm: Some(jwk::KeyAlgorithm::RS256),
+            key_id: Some(kid),
+            ..jwk::CommonParameters::default()
+        },
+        algorithm: jwk::AlgorithmParameters::RSA(jwk::RSAKeyParameters {
+            key_type: jwk::RSAKeyType::RSA,
+            n: unsigned(rsa.modulus),
+            e: unsigned(rsa.exponent),
+        }),
+    })
+}
+
 /// A key id derived from the public key, so every replica names a key the same way.
 fn kid_of(public_pem: &[u8]) -> String {
     hex::encode(&Sha256::digest(public_pem)[..8])
@@ -91,7 +122,14 @@ impl JwtKeys {
                 };
                 if let Some(path) = previous {
                     let pem = read(path)?;
-                    verifying.insert(kid_of(&pem), DecodingKey::from_rsa_pem(&pem).map_err(|e| bad_key(path, &e))?);
+                    let previous_kid = kid_of(&pem);
+                    verifying
+                        .insert(previous_kid.clone(), DecodingKey::from_rsa_pem(&pem).map_err(|e| bad_key(path, &e))?);
+                    // Published too, so other verifiers keep accepting tokens signed before the rotation.
+                    jwks.keys.push(
+                        public_jwk(&pem, previous_kid)
+                            .map_err(|message| KeyError::File { path: path.display().to_string(), message })?,
+                    );
                 }
                 (Algorithm::RS256, signing)
             }

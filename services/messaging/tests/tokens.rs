@@ -144,6 +144,8 @@ async fn rs256_keys_jwks_and_rotation() {
     let app = rotated.app().await;
     let r = call(&app, "GET", "/.well-known/jwks.json", None, None, &[]).await;
     assert_ne!(r.body["keys"][0]["kid"], kid.as_str());
+    assert_eq!(r.body["keys"][1]["kid"], kid.as_str(), "the previous key stays published during the rotation");
+    assert_eq!(r.body["keys"][1]["n"], keys[0]["n"], "and is the same key");
     assert_eq!(call(&app, "GET", "/dhos/v1/receiver/x/message", Some(&old_token), None, &[]).await.status, 200);
     let new_token = rotated.system("read:gdm_message");
     assert_eq!(call(&app, "GET", "/dhos/v1/receiver/x/message", Some(&new_token), None, &[]).await.status, 200);
