@@ -173,7 +173,7 @@ impl Database {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
-            work(&mut conn)
+            work(&mut conn).map_err(|err| connection_lost(&mut conn, err))
         })
         .await?
     }
@@ -186,6 +186,16 @@ impl Database {
     {
         self.run(move |conn| conn.transaction(work)).await
     }
+}
+
+/// A server error may really be a connection that died under the work (libpq does not always say
+/// so recognisably): when the connection no longer answers, tell the client to retry (503). The
+/// pool's checkout test then drops the connection.
+fn connection_lost(conn: &mut PgConnection, err: ApiError) -> ApiError {
+    if err.status.is_server_error() && diesel::sql_query("SELECT 1").execute(conn).is_err() {
+        return ApiError::unavailable("the database connection was lost; retry");
+    }
+    err
 }
 
 impl From<MigrateError> for ApiError {

@@ -243,13 +243,15 @@ impl Authenticator {
     ) -> ApiResult<Entry> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let lookup_user = user.clone();
-        let stored = crate::run(platform, move |conn| {
-            Ok(diesel::sql_query("SELECT password_hash, roles, active FROM people WHERE id = $1")
-                .bind::<Text, _>(lookup_user)
-                .get_result::<StoredCredential>(conn)
-                .optional()?)
-        })
-        .await?;
+        let stored = platform
+            .db
+            .run(move |conn| {
+                Ok(diesel::sql_query("SELECT password_hash, roles, active FROM people WHERE id = $1")
+                    .bind::<Text, _>(lookup_user)
+                    .get_result::<StoredCredential>(conn)
+                    .optional()?)
+            })
+            .await?;
 
         let dummy_cost = self.timing_cost.load(Ordering::Relaxed);
         let (verified, cost) = web::block(move || {

@@ -193,38 +193,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
 }
 
-/// Runs database work like `Platform::db.run`, and tells a lost connection from a bug: when the
-/// work fails with 500 or 503, the connection is pinged; if it is dead the answer is 503 (retry)
-/// and the failed ping marks it broken, so the pool drops it now rather than hand it out again.
-/// (Without a check on checkout, a connection that died with the server otherwise fails a
-/// request or two more, with "no connection to the server" mapped to 500.)
-pub async fn run<T, F>(platform: &Platform, work: F) -> meridian_platform::ApiResult<T>
-where
-    F: FnOnce(&mut diesel::PgConnection) -> meridian_platform::ApiResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    platform.db.run(move |conn| work(conn).map_err(|err| connection_lost(conn, err))).await
-}
-
-/// [`run`] inside one transaction.
-pub async fn transaction<T, F>(platform: &Platform, work: F) -> meridian_platform::ApiResult<T>
-where
-    F: FnOnce(&mut diesel::PgConnection) -> meridian_platform::ApiResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    use diesel::Connection;
-    platform.db.run(move |conn| conn.transaction(work).map_err(|err| connection_lost(conn, err))).await
-}
-
-fn connection_lost(conn: &mut diesel::PgConnection, err: meridian_platform::ApiError) -> meridian_platform::ApiError {
-    use diesel::RunQueryDsl;
-    let suspicious = err.status.is_server_error();
-    if suspicious && diesel::sql_query("SELECT 1").execute(conn).is_err() {
-        return meridian_platform::ApiError::unavailable("the database connection was lost; retry");
-    }
-    err
-}
-
 /// Serves until shut down: builds the state, starts the credential change listener, serves.
 pub async fn serve(platform: Platform) -> std::io::Result<()> {
     let state = Federation::new(&platform).map_err(std::io::Error::other)?;

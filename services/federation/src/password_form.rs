@@ -45,15 +45,17 @@ fn token_valid(stored_hash: &str, id: &str, given: &str, now: i64) -> bool {
 }
 
 async fn stored_hash(platform: &Platform, id: String) -> ApiResult<String> {
-    crate::run(platform, move |conn| {
-        diesel::sql_query("SELECT password_hash FROM people WHERE id = $1")
-            .bind::<Text, _>(&id)
-            .get_result::<Stored>(conn)
-            .optional()?
-            .and_then(|s| s.password_hash)
-            .ok_or_else(|| ApiError::not_found(format!("no person {id}")))
-    })
-    .await
+    platform
+        .db
+        .run(move |conn| {
+            diesel::sql_query("SELECT password_hash FROM people WHERE id = $1")
+                .bind::<Text, _>(&id)
+                .get_result::<Stored>(conn)
+                .optional()?
+                .and_then(|s| s.password_hash)
+                .ok_or_else(|| ApiError::not_found(format!("no person {id}")))
+        })
+        .await
 }
 
 fn page(status: actix_web::http::StatusCode, title: &str, body: &str) -> HttpResponse {
@@ -151,7 +153,7 @@ pub async fn change(
     let password = form.password;
     let hash = web::block(move || meridian_auth::password::hash(&password)).await?;
     let target = id.clone();
-    crate::transaction(&platform, move |conn| people::set_password(conn, &target, &target, &hash)).await?;
+    platform.db.transaction(move |conn| people::set_password(conn, &target, &target, &hash)).await?;
     fed.auth.invalidate(&id);
     Ok(page(actix_web::http::StatusCode::OK, "Password changed", "<p>Your password has been changed.</p>\n"))
 }

@@ -159,17 +159,19 @@ pub async fn people_list(
     let actor = caller.id.clone();
     let filters =
         serde_json::json!({"name": search.name, "lastname": search.lastname, "dob": search.dob, "id": search.id});
-    let listing = crate::run(&platform, move |conn| {
-        let listing = people::list(conn, &search, limit, offset)?;
-        if !listing.ids.is_empty() {
-            sink.send(
-                AuditEvent::new(&actor, "list", "people", None)
-                    .with_detail(serde_json::json!({"query": filters, "ids": listing.ids})),
-            );
-        }
-        Ok(listing)
-    })
-    .await?;
+    let listing = platform
+        .db
+        .run(move |conn| {
+            let listing = people::list(conn, &search, limit, offset)?;
+            if !listing.ids.is_empty() {
+                sink.send(
+                    AuditEvent::new(&actor, "list", "people", None)
+                        .with_detail(serde_json::json!({"query": filters, "ids": listing.ids})),
+                );
+            }
+            Ok(listing)
+        })
+        .await?;
     Ok(page_response(&req, &listing.docs, listing.total, limit, offset, listing.capped))
 }
 
@@ -192,12 +194,14 @@ pub async fn person_get(
     let id = person_id(&path)?;
     authorize(&fed, &caller, Resource::People, req.method(), Some(&id))?;
     let sink = fed.audit.clone();
-    let doc = crate::run(&platform, move |conn| {
-        let doc = people::get(conn, &id)?.ok_or_else(|| ApiError::not_found(format!("no person {id}")))?;
-        sink.send(AuditEvent::new(&caller.id, "read", "people", Some(&id)));
-        Ok(doc)
-    })
-    .await?;
+    let doc = platform
+        .db
+        .run(move |conn| {
+            let doc = people::get(conn, &id)?.ok_or_else(|| ApiError::not_found(format!("no person {id}")))?;
+            sink.send(AuditEvent::new(&caller.id, "read", "people", Some(&id)));
+            Ok(doc)
+        })
+        .await?;
     Ok(json_body(StatusCode::OK, doc))
 }
 
@@ -232,7 +236,7 @@ pub async fn person_post(
     let mut input = people::parse_input(body.read().await?, &id, &fed.policy)?;
     let hash = hash_if_any(input.password.take()).await?;
     let location = format!("/people/{id}");
-    let doc = crate::transaction(&platform, move |conn| people::create(conn, &caller, &id, input, hash)).await?;
+    let doc = platform.db.transaction(move |conn| people::create(conn, &caller, &id, input, hash)).await?;
     Ok(HttpResponse::Created().content_type("application/json").insert_header((header::LOCATION, location)).body(doc))
 }
 
@@ -259,7 +263,7 @@ pub async fn person_patch(
     let mut input = people::parse_input(body.read().await?, &id, &fed.policy)?;
     let hash = hash_if_any(input.password.take()).await?;
     let target = id.clone();
-    let patched = crate::transaction(&platform, move |conn| people::patch(conn, &caller, &id, input, hash)).await?;
+    let patched = platform.db.transaction(move |conn| people::patch(conn, &caller, &id, input, hash)).await?;
     if patched.credentials_changed {
         fed.auth.invalidate(&target);
     }
@@ -286,7 +290,7 @@ pub async fn person_delete(
         return Err(ApiError::forbidden("only root deletes people").with_code("Forbidden"));
     }
     let target = id.clone();
-    crate::transaction(&platform, move |conn| people::delete(conn, &caller, &id)).await?;
+    platform.db.transaction(move |conn| people::delete(conn, &caller, &id)).await?;
     fed.auth.invalidate(&target);
     Ok(HttpResponse::NoContent().finish())
 }
@@ -309,7 +313,7 @@ pub async fn person_audit(
     let id = person_id(&path)?;
     authorize(&fed, &caller, Resource::Audit, req.method(), None)?;
     let (limit, offset) = page_of(&query);
-    let entries = crate::run(&platform, move |conn| Ok(audit::for_person(conn, &id, limit, offset)?)).await?;
+    let entries = platform.db.run(move |conn| Ok(audit::for_person(conn, &id, limit, offset)?)).await?;
     Ok(HttpResponse::Ok().json(entries))
 }
 
@@ -334,15 +338,17 @@ pub async fn pols_list(
     authorize(&fed, &caller, Resource::Pols, req.method(), Some(&book))?;
     let (limit, offset) = page_of(&query);
     let sink = fed.audit.clone();
-    let (docs, total) = crate::run(&platform, move |conn| {
-        if !people::exists(conn, &book)? {
-            return Err(ApiError::not_found(format!("no person {book}")));
-        }
-        let listed = pols::list(conn, &book, limit, offset)?;
-        sink.send(AuditEvent::new(&caller.id, "read", "pols", Some(&book)));
-        Ok(listed)
-    })
-    .await?;
+    let (docs, total) = platform
+        .db
+        .run(move |conn| {
+            if !people::exists(conn, &book)? {
+                return Err(ApiError::not_found(format!("no person {book}")));
+            }
+            let listed = pols::list(conn, &book, limit, offset)?;
+            sink.send(AuditEvent::new(&caller.id, "read", "pols", Some(&book)));
+            Ok(listed)
+        })
+        .await?;
     Ok(page_response(&req, &docs, total, limit, offset, false))
 }
 
@@ -363,14 +369,16 @@ pub async fn pol_get(
     let (book, page) = page_path(&path)?;
     authorize(&fed, &caller, Resource::Pols, req.method(), Some(&book))?;
     let sink = fed.audit.clone();
-    let doc = crate::run(&platform, move |conn| {
-        let doc = pols::get(conn, &book, page)?;
-        sink.send(
-            AuditEvent::new(&caller.id, "read", "pols", Some(&book)).with_detail(serde_json::json!({"page": page})),
-        );
-        Ok(doc)
-    })
-    .await?;
+    let doc = platform
+        .db
+        .run(move |conn| {
+            let doc = pols::get(conn, &book, page)?;
+            sink.send(
+                AuditEvent::new(&caller.id, "read", "pols", Some(&book)).with_detail(serde_json::json!({"page": page})),
+            );
+            Ok(doc)
+        })
+        .await?;
     Ok(json_body(StatusCode::OK, doc))
 }
 
@@ -391,14 +399,17 @@ pub async fn pol_post(
     let data = pols::parse_page(body.read().await?, &book, page)?;
     let sink = fed.audit.clone();
     let location = format!("/pols/{book}/{page}");
-    let doc = crate::run(&platform, move |conn| {
-        let doc = pols::create(conn, &book, page, data)?;
-        sink.send(
-            AuditEvent::new(&caller.id, "create", "pols", Some(&book)).with_detail(serde_json::json!({"page": page})),
-        );
-        Ok(doc)
-    })
-    .await?;
+    let doc = platform
+        .db
+        .run(move |conn| {
+            let doc = pols::create(conn, &book, page, data)?;
+            sink.send(
+                AuditEvent::new(&caller.id, "create", "pols", Some(&book))
+                    .with_detail(serde_json::json!({"page": page})),
+            );
+            Ok(doc)
+        })
+        .await?;
     Ok(HttpResponse::Created().content_type("application/json").insert_header((header::LOCATION, location)).body(doc))
 }
 
@@ -419,15 +430,17 @@ pub async fn pol_patch(
     let data = pols::parse_page(body.read().await?, &book, page)?;
     let fields: Vec<String> = data.keys().cloned().collect();
     let sink = fed.audit.clone();
-    let doc = crate::run(&platform, move |conn| {
-        let doc = pols::patch(conn, &book, page, data)?;
-        sink.send(
-            AuditEvent::new(&caller.id, "update", "pols", Some(&book))
-                .with_detail(serde_json::json!({"page": page, "fields": fields})),
-        );
-        Ok(doc)
-    })
-    .await?;
+    let doc = platform
+        .db
+        .run(move |conn| {
+            let doc = pols::patch(conn, &book, page, data)?;
+            sink.send(
+                AuditEvent::new(&caller.id, "update", "pols", Some(&book))
+                    .with_detail(serde_json::json!({"page": page, "fields": fields})),
+            );
+            Ok(doc)
+        })
+        .await?;
     Ok(json_body(StatusCode::OK, doc))
 }
 
@@ -444,14 +457,17 @@ pub async fn pol_delete(
     let (book, page) = page_path(&path)?;
     authorize(&fed, &caller, Resource::Pols, req.method(), Some(&book))?;
     let sink = fed.audit.clone();
-    crate::run(&platform, move |conn| {
-        pols::delete(conn, &book, page)?;
-        sink.send(
-            AuditEvent::new(&caller.id, "delete", "pols", Some(&book)).with_detail(serde_json::json!({"page": page})),
-        );
-        Ok(())
-    })
-    .await?;
+    platform
+        .db
+        .run(move |conn| {
+            pols::delete(conn, &book, page)?;
+            sink.send(
+                AuditEvent::new(&caller.id, "delete", "pols", Some(&book))
+                    .with_detail(serde_json::json!({"page": page})),
+            );
+            Ok(())
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -473,15 +489,17 @@ pub async fn docs_list(
     authorize(&fed, &caller, Resource::PersonalDocs, req.method(), Some(&person))?;
     let (limit, offset) = page_of(&query);
     let sink = fed.audit.clone();
-    let (docs, total) = crate::run(&platform, move |conn| {
-        if !people::exists(conn, &person)? {
-            return Err(ApiError::not_found(format!("no person {person}")));
-        }
-        let listed = docs::list(conn, &person, None, limit, offset)?;
-        sink.send(AuditEvent::new(&caller.id, "read", "personal_docs", Some(&person)));
-        Ok(listed)
-    })
-    .await?;
+    let (docs, total) = platform
+        .db
+        .run(move |conn| {
+            if !people::exists(conn, &person)? {
+                return Err(ApiError::not_found(format!("no person {person}")));
+            }
+            let listed = docs::list(conn, &person, None, limit, offset)?;
+            sink.send(AuditEvent::new(&caller.id, "read", "personal_docs", Some(&person)));
+            Ok(listed)
+        })
+        .await?;
     Ok(page_response(&req, &docs, total, limit, offset, false))
 }
 
@@ -498,15 +516,17 @@ async fn create_doc(
     let sink = fed.audit.clone();
     let location_person = person.clone();
     let id = doc.id;
-    let created = crate::run(platform, move |conn| {
-        let created = docs::create(conn, &person, doc)?;
-        sink.send(
-            AuditEvent::new(&caller.id, "create", "personal_docs", Some(&person))
-                .with_detail(serde_json::json!({"document": id})),
-        );
-        Ok(created)
-    })
-    .await?;
+    let created = platform
+        .db
+        .run(move |conn| {
+            let created = docs::create(conn, &person, doc)?;
+            sink.send(
+                AuditEvent::new(&caller.id, "create", "personal_docs", Some(&person))
+                    .with_detail(serde_json::json!({"document": id})),
+            );
+            Ok(created)
+        })
+        .await?;
     Ok(HttpResponse::Created()
         .content_type("application/json")
         .insert_header((header::LOCATION, format!("/personal_docs/{location_person}/{id}")))
@@ -547,22 +567,24 @@ pub async fn doc_get(
     authorize(&fed, &caller, Resource::PersonalDocs, req.method(), Some(&person))?;
     let (limit, offset) = page_of(&query);
     let sink = fed.audit.clone();
-    let found = crate::run(&platform, move |conn| {
-        let found = if let Some(doc) = docs::get(conn, &person, id)? {
-            Either::One(doc)
-        } else if pols::exists(conn, &person, id)? {
-            let (items, total) = docs::list(conn, &person, Some(id), limit, offset)?;
-            Either::Page(items, total)
-        } else {
-            return Err(ApiError::not_found(format!("no document or page {id} of {person}")));
-        };
-        sink.send(
-            AuditEvent::new(&caller.id, "read", "personal_docs", Some(&person))
-                .with_detail(serde_json::json!({"id": id})),
-        );
-        Ok(found)
-    })
-    .await?;
+    let found = platform
+        .db
+        .run(move |conn| {
+            let found = if let Some(doc) = docs::get(conn, &person, id)? {
+                Either::One(doc)
+            } else if pols::exists(conn, &person, id)? {
+                let (items, total) = docs::list(conn, &person, Some(id), limit, offset)?;
+                Either::Page(items, total)
+            } else {
+                return Err(ApiError::not_found(format!("no document or page {id} of {person}")));
+            };
+            sink.send(
+                AuditEvent::new(&caller.id, "read", "personal_docs", Some(&person))
+                    .with_detail(serde_json::json!({"id": id})),
+            );
+            Ok(found)
+        })
+        .await?;
     Ok(match found {
         Either::One(doc) => json_body(StatusCode::OK, doc),
         Either::Page(items, total) => page_response(&req, &items, total, limit, offset, false),
@@ -613,7 +635,7 @@ pub async fn places_list(
     let kind = **kind;
     place_scope(&fed, &caller, kind, req.method())?;
     let (limit, offset) = page_of(&query);
-    let (docs, total) = crate::run(&platform, move |conn| places::list(conn, kind, limit, offset)).await?;
+    let (docs, total) = platform.db.run(move |conn| places::list(conn, kind, limit, offset)).await?;
     Ok(page_response(&req, &docs, total, limit, offset, false))
 }
 
@@ -641,7 +663,7 @@ async fn place_create(
     data: serde_json::Map<String, Value>,
 ) -> ApiResult<HttpResponse> {
     let location = format!("{}/{id}", kind.path());
-    let doc = crate::run(platform, move |conn| places::create(conn, kind, &id, data)).await?;
+    let doc = platform.db.run(move |conn| places::create(conn, kind, &id, data)).await?;
     Ok(HttpResponse::Created().content_type("application/json").insert_header((header::LOCATION, location)).body(doc))
 }
 
@@ -659,7 +681,7 @@ pub async fn place_get(
     let kind = **kind;
     place_scope(&fed, &caller, kind, req.method())?;
     let id = places::check_id(&path).map_err(|_| ApiError::not_found("no such record"))?;
-    let doc = crate::run(&platform, move |conn| places::get(conn, kind, &id)).await?;
+    let doc = platform.db.run(move |conn| places::get(conn, kind, &id)).await?;
     Ok(json_body(StatusCode::OK, doc))
 }
 
@@ -698,7 +720,7 @@ pub async fn place_patch(
     place_scope(&fed, &caller, kind, req.method())?;
     let url_id = places::check_id(&path).map_err(|_| ApiError::not_found("no such record"))?;
     let (id, data) = places::parse(body.read().await?, Some(&url_id))?;
-    let doc = crate::run(&platform, move |conn| places::patch(conn, kind, &id, data)).await?;
+    let doc = platform.db.run(move |conn| places::patch(conn, kind, &id, data)).await?;
     Ok(json_body(StatusCode::OK, doc))
 }
 
