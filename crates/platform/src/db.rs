@@ -49,14 +49,26 @@ struct SearchPath {
     schema: &'static str,
 }
 
+/// Every connection works in its schema, with bounded statement and lock waits.
+fn configure_session(conn: &mut PgConnection, schema: &str) -> QueryResult<()> {
+    conn.batch_execute(&format!(
+        "SET search_path TO {}, public; SET statement_timeout = '30s'; SET lock_timeout = '10s'",
+        checked_identifier(schema)
+    ))
+}
+
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SearchPath {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "SET search_path TO {}, public; SET statement_timeout = '30s'; SET lock_timeout = '10s'",
-            self.schema
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        configure_session(conn, self.schema).map_err(diesel::r2d2::Error::QueryError)
     }
+}
+
+/// A connection of its own (outside the pool) set up exactly like a pooled one, for work that
+/// holds a connection across awaits (a queue worker keeping its row locks while it sends).
+pub fn connect(database_url: &str, schema: &str) -> Result<PgConnection, MigrateError> {
+    let mut conn = PgConnection::establish(database_url)?;
+    configure_session(&mut conn, schema)?;
+    Ok(conn)
 }
 
 /// A pool whose every connection works in `schema`. It is built without connecting, so a service

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use meridian_platform::config::Rate;
 use meridian_platform::prometheus::{IntCounterVec, Opts};
@@ -178,14 +177,6 @@ pub fn process_one(conn: &mut PgConnection, sender: &Sender) -> QueryResult<Step
     })
 }
 
-/// Opens a connection for a slot, working in `schema`.
-pub fn connect(database_url: &str, schema: &str) -> Result<PgConnection, String> {
-    let mut conn = PgConnection::establish(database_url).map_err(|e| e.to_string())?;
-    conn.batch_execute(&format!("SET search_path TO {schema}, public; SET lock_timeout = '10s'"))
-        .map_err(|e| e.to_string())?;
-    Ok(conn)
-}
-
 /// The counter of delivery outcomes, registered in `registry`.
 pub fn outcome_counter(registry: &meridian_platform::prometheus::Registry) -> Option<IntCounterVec> {
     let counter = IntCounterVec::new(
@@ -238,7 +229,7 @@ fn run_slot(
     while !stop.load(Ordering::Relaxed) {
         let c = match conn.as_mut() {
             Some(c) => c,
-            None => match connect(database_url, schema) {
+            None => match meridian_platform::db::connect(database_url, schema) {
                 Ok(c) => conn.insert(c),
                 Err(err) => {
                     log::warn!("delivery slot {index}: database unavailable ({err}); retrying in {backoff:?}");

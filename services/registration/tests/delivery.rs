@@ -157,7 +157,7 @@ fn a_worker_killed_mid_broadcast_is_completed_by_a_fresh_one_without_duplicates(
     let id = enqueue(&db, "Crash test");
 
     let sender = Sender::new(&MailerSpec::Smtp(smtp_url()), ctx(), settings(1)).unwrap();
-    let mut doomed = worker::connect(&db.url, SCHEMA).unwrap();
+    let mut doomed = meridian_platform::db::connect(&db.url, SCHEMA).unwrap();
     for _ in 0..5 {
         assert_eq!(worker::process_one(&mut doomed, &sender).unwrap(), Step::Sent);
     }
