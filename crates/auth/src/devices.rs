@@ -136,29 +136,29 @@ pub fn set_role(conn: &mut PgConnection, id: Uuid, role: DeviceRole) -> ApiResul
     Ok(record)
 }
 
+/// A device as administrators see it, with its `connections` most recent connections.
+pub fn view(conn: &mut PgConnection, record: DeviceRecord, connections: i64) -> ApiResult<DeviceView> {
+    let recent_connections = device_connections::table
+        .filter(device_connections::device_id.eq(record.id))
+        .order(device_connections::created_at.desc())
+        .limit(connections)
+        .select(DeviceConnection::as_select())
+        .load(conn)?;
+    Ok(DeviceView {
+        id: record.id,
+        role: record.role(),
+        fingerprint: record.fingerprint,
+        created_at: record.created_at,
+        last_seen_at: record.last_seen_at,
+        recent_connections,
+    })
+}
+
 /// Every device with its most recent connections, newest first.
 pub fn list(conn: &mut PgConnection, connections_per_device: i64) -> ApiResult<Vec<DeviceView>> {
     let records: Vec<DeviceRecord> =
         devices::table.order(devices::last_seen_at.desc()).select(DeviceRecord::as_select()).load(conn)?;
-    records
-        .into_iter()
-        .map(|record| {
-            let recent_connections = device_connections::table
-                .filter(device_connections::device_id.eq(record.id))
-                .order(device_connections::created_at.desc())
-                .limit(connections_per_device)
-                .select(DeviceConnection::as_select())
-                .load(conn)?;
-            Ok(DeviceView {
-                id: record.id,
-                role: record.role(),
-                fingerprint: record.fingerprint,
-                created_at: record.created_at,
-                last_seen_at: record.last_seen_at,
-                recent_connections,
-            })
-        })
-        .collect()
+    records.into_iter().map(|record| view(conn, record, connections_per_device)).collect()
 }
 
 /// Removes devices still untrusted `age` after they first connected; returns how many.

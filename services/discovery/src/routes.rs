@@ -270,7 +270,7 @@ pub async fn update_device(
         .db
         .run(move |conn| {
             let record = devices::set_role(conn, id, role)?;
-            device_view(conn, record)
+            devices::view(conn, record, 5)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -301,24 +301,4 @@ pub async fn status_page(platform: web::Data<Platform>, state: web::Data<State>)
         .insert_header((header::CONTENT_SECURITY_POLICY, crate::page::content_security_policy()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(html))
-}
-
-/// One device as administrators see it, with its five most recent connections.
-fn device_view(conn: &mut diesel::PgConnection, record: devices::DeviceRecord) -> ApiResult<DeviceView> {
-    use diesel::prelude::*;
-    use meridian_auth::schema::device_connections as dc;
-    let recent_connections = dc::table
-        .filter(dc::device_id.eq(record.id))
-        .order(dc::created_at.desc())
-        .limit(5)
-        .select(devices::DeviceConnection::as_select())
-        .load(conn)?;
-    Ok(DeviceView {
-        id: record.id,
-        role: record.role(),
-        fingerprint: record.fingerprint,
-        created_at: record.created_at,
-        last_seen_at: record.last_seen_at,
-        recent_connections,
-    })
 }
