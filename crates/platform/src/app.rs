@@ -62,7 +62,6 @@ const SHUTDOWN_GRACE_SECS: u64 = 30;
 impl Platform {
     /// Builds the context without touching the database (it may not be up yet).
     pub fn new(def: &'static ServiceDef, config: Config) -> Self {
-        let pool = db::build_pool(&config.database_url, def.schema, config.database_pool_size);
         let metrics = PrometheusMetricsBuilder::new("meridian")
             .endpoint("/metrics")
             .mask_unmatched_patterns("UNMATCHED")
@@ -75,10 +74,11 @@ impl Platform {
         def.version.clone_into(&mut openapi.info.version);
         let openapi_json = Arc::new(serde_json::to_string_pretty(&openapi).expect("OpenAPI documents serialise"));
         let limiter = config.rate_limit.map(|rate| web::Data::new(ClientLimiter::new(rate)));
+        let db = Database::new(&config.database_url, def.schema, config.database_pool_size);
         Platform {
             def,
             config: Arc::new(config),
-            db: Database::new(pool),
+            db,
             metrics,
             openapi_json,
             limiter,

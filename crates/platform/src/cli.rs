@@ -21,7 +21,7 @@ pub const ENVIRONMENT_HELP: &str = "\
 Environment (every service):
   MODE                dev | prod (prod refuses missing secrets and insecure defaults)   [dev]
   DATABASE_URL        postgres://user:password@host:port/database                        [postgres://localhost/meridian]
-  DATABASE_POOL_SIZE  connections in this process's pool                                 [10]
+  DATABASE_POOL_SIZE  connections in this process's pool                                 [2 per CPU]
   BIND                address:port to listen on                                          [127.0.0.1:<service port>]
   LOG_LEVEL           env_logger filter, e.g. info or warn,access=info                   [info]
   LOG_FORMAT          plain | json                                                       [plain]

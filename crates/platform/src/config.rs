@@ -177,7 +177,8 @@ impl Config {
             None if prod => return Err(ConfigError::new("DATABASE_URL", "must be set in prod mode")),
             None => "postgres://localhost/meridian".to_owned(),
         };
-        let database_pool_size = parse_as::<u32>(&get, "DATABASE_POOL_SIZE", "10")?;
+        let database_pool_size =
+            parse_as::<u32>(&get, "DATABASE_POOL_SIZE", &crate::db::default_pool_size().to_string())?;
         if database_pool_size == 0 {
             return Err(ConfigError::new("DATABASE_POOL_SIZE", "must be at least 1"));
         }

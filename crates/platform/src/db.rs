@@ -1,18 +1,20 @@
 //! The Postgres pool bound to one schema, and the embedded-migrations runner.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection};
 use diesel::sql_types::{BigInt, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{ApiError, ApiResult};
 
-pub type DbPool = Pool<ConnectionManager<PgConnection>>;
-pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
+pub type DbPool = Pool<PgManager>;
+pub type DbConn = PooledConnection<PgManager>;
 
 /// One schema's embedded migrations. A service lists the schemas it needs in order (the shared
 /// `auth` schema first where it uses one, then its own).
@@ -71,20 +73,108 @@ pub fn connect(database_url: &str, schema: &str) -> Result<PgConnection, Migrate
     Ok(conn)
 }
 
+/// A checkout skips its `SELECT 1` while the pool has seen a query succeed this recently.
+const VOUCHED_FOR: Duration = Duration::from_secs(1);
+/// After a lost connection, every checkout is tested again for this long.
+const DISTRUST_AFTER_LOSS: Duration = Duration::from_secs(10);
+
+/// What the pool knows about its server's health, shared by its connections. Testing every
+/// checkout with `SELECT 1` doubles the round trips of a short request and, on a busy machine, the
+/// context switches that make up its tail latency; so a checkout is tested only when no query has
+/// succeeded within [`VOUCHED_FOR`] or a connection was lost within [`DISTRUST_AFTER_LOSS`]. A server
+/// restart takes longer than a second, so its dead connections are still caught by the test; a
+/// connection cut while the pool is busy fails one request with 503 and turns the tests back on.
+struct Liveness {
+    origin: Instant,
+    /// Milliseconds since `origin` (+1, so 0 means never).
+    last_success: AtomicU64,
+    last_loss: AtomicU64,
+}
+
+impl Liveness {
+    fn new() -> Arc<Self> {
+        Arc::new(Liveness { origin: Instant::now(), last_success: AtomicU64::new(0), last_loss: AtomicU64::new(0) })
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX).saturating_add(1)
+    }
+
+    fn within(&self, stamp: &AtomicU64, window: Duration) -> bool {
+        let at = stamp.load(Ordering::Relaxed);
+        at != 0 && self.now().saturating_sub(at) < u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn vouches(&self) -> bool {
+        self.within(&self.last_success, VOUCHED_FOR) && !self.within(&self.last_loss, DISTRUST_AFTER_LOSS)
+    }
+
+    fn succeeded(&self) {
+        self.last_success.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// Marks `conn` broken (the pool drops it when it comes back) and distrusts the others for a while.
+    fn lost(&self, conn: &mut PgConnection) {
+        self.last_loss.store(self.now(), Ordering::Relaxed);
+        diesel::connection::AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
+    }
+}
+
+/// diesel's r2d2 manager, with checkout tests skipped while [`Liveness`] vouches for the server,
+/// and connections found dead by [`Database::run`] dropped instead of returned to the pool.
+pub struct PgManager {
+    inner: ConnectionManager<PgConnection>,
+    liveness: Arc<Liveness>,
+}
+
+impl ManageConnection for PgManager {
+    type Connection = PgConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PgConnection, Self::Error> {
+        self.inner.connect()
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
+        if self.liveness.vouches() {
+            return Ok(());
+        }
+        self.inner.is_valid(conn)?;
+        self.liveness.succeeded();
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        self.inner.has_broken(conn)
+    }
+}
+
 /// A pool whose every connection works in `schema`. It is built without connecting, so a service
 /// starts while Postgres is still down; checkouts wait at most a few seconds and then fail (503).
 pub fn build_pool(database_url: &str, schema: &'static str, size: u32) -> DbPool {
+    pool_with(database_url, schema, size, Liveness::new())
+}
+
+fn pool_with(database_url: &str, schema: &'static str, size: u32, liveness: Arc<Liveness>) -> DbPool {
+    let manager = PgManager { inner: ConnectionManager::new(database_url), liveness };
     Pool::builder()
         .max_size(size)
         // No eager connections: a short CLI command must not exit while a pool thread is inside libpq.
         .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(3))
         .idle_timeout(Some(Duration::from_secs(300)))
-        // A `SELECT 1` before each checkout costs a round trip, but diesel does not always mark a
-        // connection that died with the server as broken: without the test it would stay pooled.
+        // diesel does not mark a connection that died with the server as broken; the manager's
+        // test (see `Liveness`) keeps such connections out of requests.
         .test_on_check_out(true)
         .connection_customizer(Box::new(SearchPath { schema: checked_identifier(schema) }))
-        .build_unchecked(ConnectionManager::new(database_url))
+        .build_unchecked(manager)
+}
+
+/// The default pool size: two connections per CPU this process may use. More connections than
+/// that only add runnable threads (a blocking thread and a Postgres backend each) competing for
+/// the same cores, which shows as tail latency long before it adds throughput.
+pub fn default_pool_size() -> u32 {
+    std::thread::available_parallelism().map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX / 2)).max(1) * 2
 }
 
 /// Applies pending migrations for each schema in order, under the advisory lock. Safe to run from
@@ -165,11 +255,14 @@ pub fn migrations_applied(
 #[derive(Clone)]
 pub struct Database {
     pool: DbPool,
+    liveness: Arc<Liveness>,
 }
 
 impl Database {
-    pub fn new(pool: DbPool) -> Self {
-        Database { pool }
+    /// A pool of at most `size` connections working in `schema`, built without connecting.
+    pub fn new(database_url: &str, schema: &'static str, size: u32) -> Self {
+        let liveness = Liveness::new();
+        Database { pool: pool_with(database_url, schema, size, liveness.clone()), liveness }
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -183,9 +276,25 @@ impl Database {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let liveness = self.liveness.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
-            work(&mut conn).map_err(|err| connection_lost(&mut conn, err))
+            let result = work(&mut conn);
+            match result {
+                Err(err)
+                    if err.status.is_server_error() && diesel::sql_query("SELECT 1").execute(&mut conn).is_err() =>
+                {
+                    // libpq does not always report a connection that died under the work
+                    // recognisably: when it no longer answers, tell the client to retry.
+                    liveness.lost(&mut conn);
+                    Err(ApiError::unavailable("the database connection was lost; retry"))
+                }
+                Err(err) => Err(err),
+                Ok(value) => {
+                    liveness.succeeded();
+                    Ok(value)
+                }
+            }
         })
         .await?
     }
@@ -198,16 +307,6 @@ impl Database {
     {
         self.run(move |conn| conn.transaction(work)).await
     }
-}
-
-/// A server error may really be a connection that died under the work (libpq does not always say
-/// so recognisably): when the connection no longer answers, tell the client to retry (503). The
-/// pool's checkout test then drops the connection.
-fn connection_lost(conn: &mut PgConnection, err: ApiError) -> ApiError {
-    if err.status.is_server_error() && diesel::sql_query("SELECT 1").execute(conn).is_err() {
-        return ApiError::unavailable("the database connection was lost; retry");
-    }
-    err
 }
 
 impl From<MigrateError> for ApiError {

@@ -266,6 +266,40 @@ async fn ready_is_503_while_postgres_is_unreachable_and_200_when_it_returns() {
     assert!(becomes_ready(&app).await, "reconnects after the outage");
 }
 
+/// Checkouts skip their test while queries keep succeeding; a connection cut under a busy pool
+/// then fails at most one request (503, retry), and the pool stops trusting its connections.
+#[actix_rt::test]
+async fn a_connection_cut_while_busy_fails_at_most_one_request() {
+    let db = TestDb::new(&SERVICE);
+    let open = Arc::new(AtomicBool::new(true));
+    let proxy = start_proxy(host_port(&db.url), open.clone()).await;
+    let user = db.url.split("://").nth(1).unwrap().split('@').next().unwrap().to_owned();
+    let mut config = test_config(&SERVICE, &db, &[]);
+    config.database_url = with_database(&format!("postgres://{user}@{proxy}/x"), db.name());
+    let app = test::init_service(Platform::new(&SERVICE, config).app(routes)).await;
+    assert!(becomes_ready(&app).await);
+    let created = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/widgets").set_json(serde_json::json!({"name": "w"})).to_request(),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let id = test::read_body_json::<serde_json::Value, _>(created).await["id"].as_i64().unwrap();
+
+    // A blip shorter than the pool's trust window: the pooled connection dies, new ones work.
+    open.store(false, Ordering::SeqCst);
+    actix_rt::time::sleep(Duration::from_millis(150)).await;
+    open.store(true, Ordering::SeqCst);
+
+    let uri = format!("/widgets/{id}");
+    let first = test::call_service(&app, test::TestRequest::get().uri(&uri).to_request()).await.status();
+    assert!(first == 200 || first == 503, "the first request after the cut answers 200 or 503, not {first}");
+    for _ in 0..5 {
+        let status = test::call_service(&app, test::TestRequest::get().uri(&uri).to_request()).await.status();
+        assert_eq!(status, 200, "later requests get live connections");
+    }
+}
+
 #[core::prelude::v1::test]
 fn migrations_applied_concurrently_apply_once_without_error() {
     let admin = meridian_platform::testing::base_url();

@@ -134,15 +134,35 @@ fn same_roles(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().all(|r| b.contains(r))
 }
 
-diesel::define_sql_function! {
-    /// `person_doc(id)`: the record as text, or null (see the migration).
-    fn person_doc(id: Text) -> Nullable<Text>;
+/// `SELECT <RECORD> FROM people WHERE id = $1`, as a statement diesel keeps prepared on the
+/// connection (it never caches `sql_query`): the hot read path skips parsing and planning.
+struct RecordById {
+    id: String,
 }
 
-/// One record. Written with the query builder (not `sql_query`) so diesel keeps the statement
-/// prepared on the connection: the hot read path skips parsing and planning.
+impl diesel::query_builder::QueryId for RecordById {
+    type QueryId = RecordById;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RecordById {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT ");
+        out.push_sql(RECORD);
+        out.push_sql(" FROM people WHERE id = ");
+        out.push_bind_param::<Text, _>(&self.id)
+    }
+}
+
+impl diesel::query_builder::Query for RecordById {
+    type SqlType = Text;
+}
+
+impl RunQueryDsl<PgConnection> for RecordById {}
+
+/// One record.
 pub fn get(conn: &mut PgConnection, id: &str) -> ApiResult<Option<String>> {
-    Ok(diesel::select(person_doc(id)).get_result::<Option<String>>(conn)?)
+    Ok(RecordById { id: id.to_owned() }.get_result::<String>(conn).optional()?)
 }
 
 pub fn exists(conn: &mut PgConnection, id: &str) -> ApiResult<bool> {
