@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, test, web};
 use diesel::prelude::*;
 use diesel_migrations::embed_migrations;
+use meridian_platform::extract::Json;
 use meridian_platform::testing::{TestDb, test_config, test_platform, with_database};
 use meridian_platform::{ApiError, Platform, SchemaMigrations, ServiceDef};
 use serde::Deserialize;
@@ -37,7 +38,7 @@ struct NewWidget {
     name: String,
 }
 
-async fn create(platform: web::Data<Platform>, body: web::Json<NewWidget>) -> Result<HttpResponse, ApiError> {
+async fn create(platform: web::Data<Platform>, body: Json<NewWidget>) -> Result<HttpResponse, ApiError> {
     let name = body.into_inner().name;
     let id: i32 = platform
         .db
@@ -58,8 +59,35 @@ async fn fetch(platform: web::Data<Platform>, id: web::Path<i32>) -> Result<Http
     Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "name": name})))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Order {
+    #[allow(dead_code)]
+    name: String,
+    #[allow(dead_code)]
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Item {
+    #[allow(dead_code)]
+    sku: String,
+    #[allow(dead_code)]
+    count: u32,
+}
+
+async fn order(_body: Json<Order>) -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/widgets").post(create)).service(web::resource("/widgets/{id}").get(fetch));
+    cfg.service(web::resource("/widgets").post(create))
+        .service(web::resource("/widgets/{id}").get(fetch))
+        .service(web::resource("/orders").post(order))
+        .service(
+            web::resource("/lenient/orders").app_data(meridian_platform::extract::lenient_json_config(64)).post(order),
+        );
 }
 
 async fn problem(
@@ -120,6 +148,77 @@ async fn errors_are_problem_json_with_the_right_status() {
     let body =
         problem(&app, test::TestRequest::post().uri("/widgets").set_json(serde_json::json!({"name": ""})), 422).await;
     assert!(!body.to_string().contains("widgets_name_check"), "no SQL detail leaks: {body}");
+}
+
+#[actix_rt::test]
+async fn json_body_errors_name_the_field_by_its_path() {
+    let db = TestDb::new(&SERVICE);
+    let app = test::init_service(test_platform(&SERVICE, &db, &[("MAX_JSON_BYTES", "1024")]).app(routes)).await;
+    let post = |body: serde_json::Value| test::TestRequest::post().uri("/orders").set_json(body);
+    let ok = serde_json::json!({"name": "n", "items": [{"sku": "a", "count": 1}]});
+    assert_eq!(test::call_service(&app, post(ok).to_request()).await.status(), 204);
+
+    // A value of the wrong type: detail and `errors` keyed by the path, as validation errors are.
+    let body = problem(&app, post(serde_json::json!({"name": 5, "items": []})), 400).await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.starts_with("name: invalid type: integer `5`, expected a string"), "{body}");
+    assert_eq!(body["errors"], serde_json::json!({"name": ["invalid type: integer `5`, expected a string"]}));
+
+    // Nested and in arrays.
+    let wrong = serde_json::json!({"name": "n", "items": [{"sku": "a", "count": 1}, {"sku": "b", "count": -2}]});
+    let body = problem(&app, post(wrong), 400).await;
+    assert_eq!(body["errors"]["items[1].count"][0], "invalid value: integer `-2`, expected u32", "{body}");
+
+    // Missing fields: keyed by the missing field under its parent.
+    let body = problem(&app, post(serde_json::json!({"items": []})), 400).await;
+    assert_eq!(body["errors"]["name"][0], "missing field `name`", "{body}");
+    let body = problem(&app, post(serde_json::json!({"name": "n", "items": [{"count": 1}]})), 400).await;
+    assert_eq!(body["errors"]["items[0].sku"][0], "missing field `sku`", "{body}");
+
+    // Unknown fields: keyed by the unknown field.
+    let body = problem(&app, post(serde_json::json!({"name": "n", "items": [], "colour": "red"})), 400).await;
+    assert!(body["errors"]["colour"][0].as_str().unwrap().starts_with("unknown field `colour`"), "{body}");
+    let body =
+        problem(&app, post(serde_json::json!({"name": "n", "items": [{"sku": "a", "count": 1, "x": 0}]})), 400).await;
+    assert!(body["errors"]["items[0].x"].is_array(), "{body}");
+
+    // Not the expected shape at all, or not JSON: no field to name, still a 400 with the position.
+    let body = problem(&app, post(serde_json::json!("an order")), 400).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let malformed = |payload: &'static str| {
+        test::TestRequest::post()
+            .uri("/orders")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(payload)
+    };
+    for payload in ["{\"name\": ", "{\"name\": \"n\", \"items\": []} x", ""] {
+        let body = problem(&app, malformed(payload), 400).await;
+        assert!(body["detail"].as_str().unwrap().starts_with("malformed JSON body"), "{payload}: {body}");
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+
+    // The JsonConfig in force still decides size and content type.
+    let big = serde_json::json!({"name": "x".repeat(100), "items": []});
+    problem(&app, test::TestRequest::post().uri("/lenient/orders").set_json(big), 413).await;
+    let plain = test::TestRequest::post()
+        .uri("/lenient/orders")
+        .insert_header(("content-type", "text/plain"))
+        .set_payload(r#"{"name": 1, "items": []}"#);
+    assert!(problem(&app, plain, 400).await["errors"]["name"].is_array());
+    let plain =
+        test::TestRequest::post().uri("/orders").insert_header(("content-type", "text/plain")).set_payload("{}");
+    problem(&app, plain, 415).await;
+}
+
+#[core::prelude::v1::test]
+fn bodies_in_memory_are_read_the_same_way() {
+    use meridian_platform::extract::from_slice;
+    let err = from_slice::<Order>(br#"{"name": "n", "items": [{"sku": 1, "count": 1}]}"#).err().unwrap();
+    assert_eq!(err.status, 400);
+    assert_eq!(err.errors.unwrap()["items[0].sku"], ["invalid type: integer `1`, expected a string"]);
+    let err = from_slice::<Order>(br#"{"name": "n", "items": []} []"#).err().unwrap();
+    assert!(err.detail.starts_with("malformed JSON body: trailing characters"), "{}", err.detail);
+    assert!(from_slice::<Order>(b" {\"name\": \"n\", \"items\": []}\n").is_ok());
 }
 
 #[actix_rt::test]

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use meridian_auth::Device;
 use meridian_auth::devices::{self, DeviceView};
 use meridian_model::{DeviceRole, Page, PageQuery};
+use meridian_platform::extract::{self, Json};
 use meridian_platform::{ApiError, ApiResult, Platform};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -69,7 +70,7 @@ pub async fn create_server(
     device: Device,
     platform: web::Data<Platform>,
     state: web::Data<State>,
-    body: web::Json<NewServer>,
+    body: Json<NewServer>,
 ) -> ApiResult<HttpResponse> {
     device.require(DeviceRole::Server)?;
     let input = body.into_inner();
@@ -95,7 +96,7 @@ pub async fn update_server(
     device: Device,
     platform: web::Data<Platform>,
     state: web::Data<State>,
-    body: web::Json<ServerChange>,
+    body: Json<ServerChange>,
 ) -> ApiResult<HttpResponse> {
     device.require(DeviceRole::Server)?;
     let change = body.into_inner();
@@ -129,7 +130,7 @@ pub async fn delete_server(
     device: Device,
     platform: web::Data<Platform>,
     state: web::Data<State>,
-    body: web::Json<ServerId>,
+    body: Json<ServerId>,
 ) -> ApiResult<HttpResponse> {
     device.require(DeviceRole::Admin)?;
     let id = body.into_inner().id;
@@ -165,8 +166,7 @@ pub async fn post_status(
     let extra = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
     } else {
-        serde_json::from_slice::<serde_json::Value>(&body)
-            .map_err(|e| meridian_platform::extract::deserialize_error(&e))?
+        extract::from_slice::<serde_json::Value>(&body)?
     };
     let status = platform
         .db
@@ -262,7 +262,7 @@ pub async fn update_device(
     device: Device,
     platform: web::Data<Platform>,
     id: web::Path<Uuid>,
-    body: web::Json<RoleChange>,
+    body: Json<RoleChange>,
 ) -> ApiResult<HttpResponse> {
     device.require(DeviceRole::Admin)?;
     let (id, role) = (id.into_inner(), body.into_inner().role);

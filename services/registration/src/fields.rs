@@ -50,8 +50,7 @@ impl Fields {
         }
         let mime = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if mime == "application/json" || mime.ends_with("+json") {
-            let value: serde_json::Value =
-                serde_json::from_slice(body).map_err(|e| meridian_platform::extract::deserialize_error(&e))?;
+            let value: serde_json::Value = meridian_platform::extract::from_slice(body)?;
             let serde_json::Value::Object(object) = value else {
                 return Err(ApiError::bad_request("the JSON body must be an object"));
             };

@@ -413,7 +413,7 @@ pub async fn usage_report(
     req: HttpRequest,
     platform: web::Data<Platform>,
     query: web::Query<SiteQuery>,
-    body: web::Json<serde_json::Value>,
+    body: meridian_platform::extract::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let site_id =
         query.into_inner().site_id.and_then(|s| s.trim().parse::<Uuid>().ok()).ok_or_else(|| {

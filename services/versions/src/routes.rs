@@ -366,8 +366,7 @@ pub async fn add_artifact(
         .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
     let query = query.into_inner();
     let (url, sha256, size) = if is_json {
-        let parsed: ArtifactBody =
-            serde_json::from_slice(&body).map_err(|e| meridian_platform::extract::deserialize_error(&e))?;
+        let parsed: ArtifactBody = meridian_platform::extract::from_slice(&body)?;
         (parsed.download_url, parsed.sha256.or(query.sha256), parsed.size.or(query.size))
     } else {
         let text = std::str::from_utf8(&body)
