@@ -3,7 +3,7 @@
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use meridian_platform::db::Condition;
 use meridian_platform::{ApiError, ApiResult, FieldErrors};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,9 +35,9 @@ pub const CHANNEL: &str = "messaging_new_message";
 
 /// "Active": not cancelled, and not yet confirmed or a (confirmed) call-back. Written as literal SQL
 /// so the planner matches the partial indexes.
-const ACTIVE_SQL: &str = "cancelled IS NULL AND (confirmed IS NULL OR message_type = 5)";
-const OPEN_CALLBACK_SQL: &str = "message_type = 5 AND confirmed IS NULL AND cancelled IS NULL";
-const NOT_ALERT_SQL: &str = "message_type NOT IN (7, 8, 9, 10)";
+const ACTIVE: Condition = Condition("cancelled IS NULL AND (confirmed IS NULL OR message_type = 5)");
+const OPEN_CALLBACK: Condition = Condition("message_type = 5 AND confirmed IS NULL AND cancelled IS NULL");
+const NOT_ALERT: Condition = Condition("message_type NOT IN (7, 8, 9, 10)");
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -112,6 +112,8 @@ pub struct MessageRow {
     "message_type": {"value": 5}, "content": "Please call me back", "related_message": null,
     "retrieved": "2026-12-01T10:01:00+01:00", "confirmed": null, "confirmed_by": null,
     "cancelled": null, "cancelled_by": null}))]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub struct Message {
     pub uuid: Uuid,
     pub created: DateTime<Utc>,
@@ -121,14 +123,24 @@ pub struct Message {
     pub sender_type: String,
     pub receiver: String,
     pub receiver_type: String,
+    #[diesel(deserialize_as = i32)]
     pub message_type: MessageType,
     pub content: String,
     pub related_message: Option<Uuid>,
+    #[diesel(column_name = retrieved_text)]
     pub retrieved: Option<String>,
+    #[diesel(column_name = confirmed_text)]
     pub confirmed: Option<String>,
     pub confirmed_by: Option<String>,
+    #[diesel(column_name = cancelled_text)]
     pub cancelled: Option<String>,
     pub cancelled_by: Option<String>,
+}
+
+impl From<i32> for MessageType {
+    fn from(value: i32) -> Self {
+        MessageType { value }
+    }
 }
 
 impl From<MessageRow> for Message {
@@ -189,7 +201,7 @@ fn check_related(conn: &mut PgConnection, related: Uuid, parties: Option<&[Strin
         .map_err(|_| ApiError::invalid_field("related_message", "no such message"))
 }
 
-/// Creates a message sent by `caller` and announces it on [`CHANNEL`].
+/// Creates a message sent by `caller` (announced on [`CHANNEL`] by the table's insert trigger).
 pub fn create(conn: &mut PgConnection, caller: &Caller, new: NewMessage) -> ApiResult<Message> {
     validate_new(&new)?;
     let writes_all = caller.kind == CallerKind::System || caller.has(scope::WRITE_MESSAGE_ALL);
@@ -197,8 +209,7 @@ pub fn create(conn: &mut PgConnection, caller: &Caller, new: NewMessage) -> ApiR
         return Err(ApiError::forbidden("the token does not allow sending as this sender"));
     }
     // Messages are never deleted, so the related message checked here still exists at the insert
-    // (the foreign key stands behind it). No transaction: the insert commits on its own and the
-    // notice follows it, which is when a listener could read the message anyway.
+    // (the foreign key stands behind it). No transaction: the insert commits on its own.
     if let Some(related) = new.related_message {
         check_related(conn, related, caller.visible_parties().as_deref())?;
     }
@@ -224,15 +235,9 @@ pub fn create(conn: &mut PgConnection, caller: &Caller, new: NewMessage) -> ApiR
         cancelled_text: None,
         cancelled_by: None,
     };
+    // The insert trigger `messages_announce` sends the notice on [`CHANNEL`] at commit.
     let row: MessageRow =
         diesel::insert_into(messages::table).values(&row).returning(MessageRow::as_returning()).get_result(conn)?;
-    let payload = serde_json::json!({"uuid": row.uuid, "receiver": row.receiver}).to_string();
-    if let Err(err) =
-        diesel::sql_query("SELECT pg_notify($1, $2)").bind::<Text, _>(CHANNEL).bind::<Text, _>(payload).execute(conn)
-    {
-        // The message is stored; only live streams miss it.
-        log::warn!("NOTIFY for message {} failed: {err}", row.uuid);
-    }
     Ok(row.into())
 }
 
@@ -414,7 +419,8 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> ApiResult<(Vec<Message>, bool)> {
-    let mut query = messages::table.select(MessageRow::as_select()).into_boxed();
+    // Lists load only what they answer (`Message`), not the row the state flow needs.
+    let mut query = messages::table.select(Message::as_select()).into_boxed();
     if let Some(sender) = &filter.sender {
         query = query.filter(messages::sender.eq(sender.clone()));
     }
@@ -425,22 +431,22 @@ pub fn list(
         query = query.filter(messages::sender.eq(party.clone()).or(messages::receiver.eq(party.clone())));
     }
     if filter.active {
-        query = query.filter(diesel::dsl::sql::<Bool>(ACTIVE_SQL));
+        query = query.filter(ACTIVE);
     }
     if filter.open_callbacks {
-        query = query.filter(diesel::dsl::sql::<Bool>(OPEN_CALLBACK_SQL));
+        query = query.filter(OPEN_CALLBACK);
     }
     if filter.exclude_alerts {
-        query = query.filter(diesel::dsl::sql::<Bool>(NOT_ALERT_SQL));
+        query = query.filter(NOT_ALERT);
     }
     if let Some(parties) = caller.visible_parties() {
         query = query.filter(messages::sender.eq_any(parties.clone()).or(messages::receiver.eq_any(parties)));
     }
-    let mut rows: Vec<MessageRow> =
+    let mut rows: Vec<Message> =
         query.order((messages::created.desc(), messages::uuid.desc())).limit(limit + 1).offset(offset).load(conn)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    Ok((rows.into_iter().map(Message::from).collect(), more))
+    Ok((rows, more))
 }
 
 /// Messages to `receiver` stored after the message `after` (which the caller must see), oldest
@@ -456,7 +462,7 @@ pub fn received_since(
         return Ok(Vec::new());
     };
     let mut query = messages::table
-        .select(MessageRow::as_select())
+        .select(Message::as_select())
         .filter(messages::receiver.eq(receiver.to_owned()))
         .filter(
             messages::created
@@ -467,9 +473,7 @@ pub fn received_since(
     if let Some(parties) = parties {
         query = query.filter(messages::sender.eq_any(parties.clone()).or(messages::receiver.eq_any(parties)));
     }
-    let rows: Vec<MessageRow> =
-        query.order((messages::created.asc(), messages::uuid.asc())).limit(meridian_model::MAX_PAGE_SIZE).load(conn)?;
-    Ok(rows.into_iter().map(Message::from).collect())
+    Ok(query.order((messages::created.asc(), messages::uuid.asc())).limit(meridian_model::MAX_PAGE_SIZE).load(conn)?)
 }
 
 /// For each patient id the caller may see: its newest open call-back (sent by the patient).
@@ -482,18 +486,18 @@ pub fn open_callbacks_by_patient(
         return Err(ApiError::invalid_field("body", format!("at most {MAX_PATIENT_IDS} patient ids at once")));
     }
     let mut query = messages::table
-        .select(MessageRow::as_select())
+        .select(Message::as_select())
         .filter(messages::sender.eq_any(patient_ids))
         .filter(messages::sender_type.eq("patient"))
-        .filter(diesel::dsl::sql::<Bool>(OPEN_CALLBACK_SQL))
+        .filter(OPEN_CALLBACK)
         .distinct_on(messages::sender)
         .into_boxed();
     if let Some(parties) = caller.visible_parties() {
         query = query.filter(messages::sender.eq_any(parties.clone()).or(messages::receiver.eq_any(parties)));
     }
-    let rows: Vec<MessageRow> =
+    let rows: Vec<Message> =
         query.order((messages::sender, messages::created.desc(), messages::uuid.desc())).load(conn)?;
-    Ok(rows.into_iter().map(|r| (r.sender.clone(), Message::from(r))).collect())
+    Ok(rows.into_iter().map(|m| (m.sender.clone(), m)).collect())
 }
 
 #[cfg(test)]

@@ -1,0 +1,2 @@
+DROP TRIGGER messages_announce ON messages;
+DROP FUNCTION announce_message();
