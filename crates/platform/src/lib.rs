@@ -5,10 +5,12 @@
 //!   metrics, `/running` `/ready` `/version` `/metrics` `/openapi.json`), serving and shutdown.
 //! - [`db`]: the pool bound to a schema, migrations under an advisory lock.
 //! - [`ApiError`]: the one error type, rendered as problem+json.
+//! - [`extract`]: JSON bodies whose errors name the field; [`conditional`]: ETags and 304s.
 //! - `testing` (feature `test-harness`): a fresh database per test.
 
 pub mod app;
 pub mod cli;
+pub mod conditional;
 pub mod config;
 pub mod db;
 pub mod error;

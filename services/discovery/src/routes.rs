@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use meridian_auth::Device;
 use meridian_auth::devices::{self, DeviceView};
 use meridian_model::{DeviceRole, Page, PageQuery};
+use meridian_platform::conditional;
 use meridian_platform::extract::{self, Json};
 use meridian_platform::{ApiError, ApiResult, Platform};
 use serde::Deserialize;
@@ -17,13 +18,6 @@ use crate::servers::{self, NewServer, PublicServer, Server, ServerChange, Server
 use crate::statuses::{self, NewStatus, Status};
 
 const SERVERS_CACHE_CONTROL: &str = "public, max-age=10";
-
-fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
-    req.headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .any(|value| value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag))
-}
 
 /// The servers the mobile app offers: listed central servers with a name, by rank then name.
 #[utoipa::path(get, path = "/servers", tag = "servers",
@@ -38,17 +32,11 @@ pub async fn list_servers(
     state: web::Data<State>,
 ) -> ApiResult<HttpResponse> {
     let snapshot = state.list.current(&platform.db).await?;
-    if if_none_match(&req, &snapshot.etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, snapshot.etag.as_str()))
-            .insert_header((header::CACHE_CONTROL, SERVERS_CACHE_CONTROL))
-            .finish());
-    }
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header((header::ETAG, snapshot.etag.as_str()))
-        .insert_header((header::CACHE_CONTROL, SERVERS_CACHE_CONTROL))
-        .body(snapshot.body.clone()))
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, SERVERS_CACHE_CONTROL));
+    Ok(conditional::respond(&req, &snapshot.etag, &[], response, |ok| {
+        ok.content_type("application/json").body(snapshot.body.clone())
+    }))
 }
 
 /// Rebuilds this replica's list after a write (other replicas hear the database's notification).

@@ -13,7 +13,6 @@ use actix_web::web::Bytes;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use meridian_platform::{ApiResult, Database};
-use sha2::{Digest, Sha256};
 
 use crate::servers::{self, PublicServer};
 
@@ -30,8 +29,11 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn new(list: &[PublicServer]) -> Snapshot {
         let body = serde_json::to_vec(list).expect("server lists serialise");
-        let digest = Sha256::digest(&body);
-        Snapshot { etag: format!("\"{}\"", hex::encode(&digest[..12])), body: Bytes::from(body), count: list.len() }
+        Snapshot {
+            etag: meridian_platform::conditional::strong_etag(&body),
+            body: Bytes::from(body),
+            count: list.len(),
+        }
     }
 }
 

@@ -10,10 +10,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix_web::web::Bytes;
+use meridian_platform::conditional::strong_etag;
 use meridian_platform::prometheus::{self, IntCounter, IntGauge, Registry};
 use meridian_platform::{ApiResult, Database};
 use semver::Version;
-use sha2::{Digest, Sha256};
 
 use crate::model::{Artifact, VersionRow, VersionView};
 use crate::rules::{self, Candidate, Selector};
@@ -56,7 +56,7 @@ const GZIP_FROM_BYTES: usize = 1024;
 
 impl Cached {
     pub fn new(body: Vec<u8>) -> Self {
-        Cached { etag: etag_of(&body), body: Bytes::from(body), gzip: None }
+        Cached { etag: strong_etag(&body), body: Bytes::from(body), gzip: None }
     }
 
     /// Like [`Cached::new`], compressing the body once now for every client that accepts gzip.
@@ -72,11 +72,6 @@ impl Cached {
         }
         cached
     }
-}
-
-/// A strong entity tag for a body: the first 128 bits of its SHA-256.
-pub fn etag_of(body: &[u8]) -> String {
-    format!("\"{}\"", hex::encode(&Sha256::digest(body)[..16]))
 }
 
 /// Joins pre-serialised JSON values into a JSON array.

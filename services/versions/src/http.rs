@@ -2,22 +2,13 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
+use meridian_platform::conditional;
 
 use crate::catalogue::Cached;
 
 /// The Content-Security-Policy of the HTML pages: nothing loads from anywhere, styles are inline,
 /// QR codes are inline SVG.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/// Whether the request's `If-None-Match` names `etag` (weak comparison, `*` included).
-pub fn not_modified(req: &HttpRequest, etag: &str) -> bool {
-    req.headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
-}
 
 /// Whether the client accepts a gzip-encoded body.
 pub fn accepts_gzip(req: &HttpRequest) -> bool {
@@ -34,24 +25,23 @@ pub fn accepts_gzip(req: &HttpRequest) -> bool {
 /// A JSON body with its entity tag and caching policy, gzip-encoded when it has a compressed copy
 /// and the client accepts it; 304 when the client holds either representation already.
 pub fn cached_json(req: &HttpRequest, cached: &Cached, cache_control: &HeaderValue) -> HttpResponse {
-    let (body, etag, gzip) = match &cached.gzip {
-        Some((zipped, tag)) if accepts_gzip(req) => (zipped, tag.as_str(), true),
-        _ => (&cached.body, cached.etag.as_str(), false),
+    // The other representation's tag: a client holding either has the content.
+    let (body, etag, other, gzip) = match &cached.gzip {
+        Some((zipped, tag)) if accepts_gzip(req) => (zipped, tag.as_str(), Some(cached.etag.as_str()), true),
+        Some((_, tag)) => (&cached.body, cached.etag.as_str(), Some(tag.as_str()), false),
+        None => (&cached.body, cached.etag.as_str(), None, false),
     };
-    let current =
-        not_modified(req, &cached.etag) || cached.gzip.as_ref().is_some_and(|(_, tag)| not_modified(req, tag));
-    let mut response = if current { HttpResponse::NotModified() } else { HttpResponse::Ok() };
-    response.insert_header((header::ETAG, etag)).insert_header((header::CACHE_CONTROL, cache_control.clone()));
-    if cached.gzip.is_some() {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, cache_control.clone()));
+    if other.is_some() {
         response.insert_header((header::VARY, "Accept-Encoding"));
     }
-    if current {
-        return response.finish();
-    }
-    if gzip {
-        response.insert_header((header::CONTENT_ENCODING, "gzip"));
-    }
-    response.content_type("application/json").body(body.clone())
+    conditional::respond(req, etag, other.as_slice(), response, |ok| {
+        if gzip {
+            ok.insert_header((header::CONTENT_ENCODING, "gzip"));
+        }
+        ok.content_type("application/json").body(body.clone())
+    })
 }
 
 /// Whether the client prefers HTML to JSON. Browsers list `text/html` first; API clients send
@@ -109,15 +99,5 @@ mod tests {
         assert!(accept("application/json;q=0.5, text/html"));
         assert!(!accept("text/html;q=0"));
         assert!(!wants_html(&TestRequest::default().to_http_request()));
-    }
-
-    #[test]
-    fn if_none_match_accepts_lists_weak_tags_and_star() {
-        let req = |v: &str| TestRequest::default().insert_header((header::IF_NONE_MATCH, v)).to_http_request();
-        assert!(not_modified(&req("\"abc\""), "\"abc\""));
-        assert!(not_modified(&req("\"x\", W/\"abc\""), "\"abc\""));
-        assert!(not_modified(&req("*"), "\"abc\""));
-        assert!(!not_modified(&req("\"abd\""), "\"abc\""));
-        assert!(!not_modified(&TestRequest::default().to_http_request(), "\"abc\""));
     }
 }
