@@ -348,3 +348,71 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for Condition {
         Ok(())
     }
 }
+
+/// One bind of a [`Statement`].
+#[derive(Debug, Clone)]
+enum Bind {
+    Text(String),
+    BigInt(i64),
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Sql(String),
+    Bind(Bind),
+}
+
+/// SQL text assembled at run time (a search whose filters vary) that diesel still keeps prepared
+/// per connection, keyed by its text: unlike `sql_query`, a repeated query is parsed and planned
+/// once. Binds are pushed in order with [`Statement::text`] and [`Statement::bigint`], which write
+/// the `$n` placeholders. Load rows with `QueryableByName` types, as with `sql_query`.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct Statement {
+    parts: Vec<Part>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Statement { parts: vec![Part::Sql(sql.into())] }
+    }
+
+    pub fn sql(mut self, sql: impl Into<String>) -> Self {
+        self.parts.push(Part::Sql(sql.into()));
+        self
+    }
+
+    pub fn text(mut self, value: impl Into<String>) -> Self {
+        self.parts.push(Part::Bind(Bind::Text(value.into())));
+        self
+    }
+
+    pub fn bigint(mut self, value: i64) -> Self {
+        self.parts.push(Part::Bind(Bind::BigInt(value)));
+        self
+    }
+}
+
+impl diesel::query_builder::QueryId for Statement {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for Statement {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        for part in &self.parts {
+            match part {
+                Part::Sql(sql) => out.push_sql(sql),
+                Part::Bind(Bind::Text(value)) => out.push_bind_param::<Text, _>(value)?,
+                Part::Bind(Bind::BigInt(value)) => out.push_bind_param::<BigInt, _>(value)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::Query for Statement {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl RunQueryDsl<PgConnection> for Statement {}

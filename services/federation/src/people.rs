@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text};
+use meridian_platform::db::Statement;
 use meridian_platform::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
@@ -134,35 +135,13 @@ fn same_roles(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().all(|r| b.contains(r))
 }
 
-/// `SELECT <RECORD> FROM people WHERE id = $1`, as a statement diesel keeps prepared on the
-/// connection (it never caches `sql_query`): the hot read path skips parsing and planning.
-struct RecordById {
-    id: String,
-}
-
-impl diesel::query_builder::QueryId for RecordById {
-    type QueryId = RecordById;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RecordById {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        out.push_sql("SELECT ");
-        out.push_sql(RECORD);
-        out.push_sql(" FROM people WHERE id = ");
-        out.push_bind_param::<Text, _>(&self.id)
-    }
-}
-
-impl diesel::query_builder::Query for RecordById {
-    type SqlType = Text;
-}
-
-impl RunQueryDsl<PgConnection> for RecordById {}
-
-/// One record.
+/// One record (a statement kept prepared: this is the hot read path).
 pub fn get(conn: &mut PgConnection, id: &str) -> ApiResult<Option<String>> {
-    Ok(RecordById { id: id.to_owned() }.get_result::<String>(conn).optional()?)
+    let found = Statement::new(format!("SELECT {RECORD} FROM people WHERE id = "))
+        .text(id)
+        .get_result::<Doc>(conn)
+        .optional()?;
+    Ok(found.map(|d| d.doc))
 }
 
 pub fn exists(conn: &mut PgConnection, id: &str) -> ApiResult<bool> {
@@ -214,57 +193,63 @@ struct IdDoc {
     doc: String,
 }
 
+/// One search condition on an indexed column.
+enum Filter {
+    Prefix(&'static str, String),
+    Equals(&'static str, String),
+}
+
+/// `statement` followed by the search's WHERE clause (nothing when there are no filters).
+fn filtered(mut statement: Statement, filters: &[Filter]) -> Statement {
+    for (i, filter) in filters.iter().enumerate() {
+        statement = statement.sql(if i == 0 { " WHERE " } else { " AND " });
+        statement = match filter {
+            Filter::Prefix(column, value) => statement
+                .sql(format!("{column} >= "))
+                .text(value.clone())
+                .sql(format!(" AND {column} < "))
+                .text(prefix_end(value)),
+            Filter::Equals(column, value) => statement.sql(format!("{column} = ")).text(value.clone()),
+        };
+    }
+    statement
+}
+
 pub fn list(conn: &mut PgConnection, search: &Search, limit: i64, offset: i64) -> ApiResult<Listing> {
-    let mut clauses = Vec::new();
-    let mut binds: Vec<String> = Vec::new();
-    let prefix = |column: &str, value: &str, binds: &mut Vec<String>, clauses: &mut Vec<String>| {
-        binds.push(value.to_owned());
-        binds.push(prefix_end(value));
-        clauses.push(format!("{column} >= ${} AND {column} < ${}", binds.len() - 1, binds.len()));
-    };
+    let mut filters = Vec::new();
     if let Some(name) = search.name.as_deref().filter(|s| !s.is_empty()) {
-        prefix("name_key", &name.to_lowercase(), &mut binds, &mut clauses);
+        filters.push(Filter::Prefix("name_key", name.to_lowercase()));
     }
     if let Some(lastname) = search.lastname.as_deref().filter(|s| !s.is_empty()) {
-        prefix("lastname_key", &lastname.to_lowercase(), &mut binds, &mut clauses);
+        filters.push(Filter::Prefix("lastname_key", lastname.to_lowercase()));
     }
     if let Some(id) = search.id.as_deref().filter(|s| !s.is_empty()) {
-        prefix("id", &id.trim().to_ascii_uppercase(), &mut binds, &mut clauses);
+        filters.push(Filter::Prefix("id", id.trim().to_ascii_uppercase()));
     }
     if let Some(dob) = search.dob.as_deref().filter(|s| !s.is_empty()) {
         if chrono::NaiveDate::parse_from_str(dob, "%Y-%m-%d").is_err() {
             return Err(ApiError::invalid_field("dob", "must be a date as YYYY-MM-DD"));
         }
-        binds.push(dob.to_owned());
-        clauses.push(format!("dob_key = ${}", binds.len()));
+        filters.push(Filter::Equals("dob_key", dob.to_owned()));
     }
-    let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-    let n = binds.len();
     // The page of ids first, the documents after: building a document costs more than comparing
-    // ids, so only the rows returned pay for it.
-    let mut rows = diesel::sql_query(format!(
-        "SELECT id, {RECORD} FROM (SELECT id FROM people {filter} ORDER BY id LIMIT ${} OFFSET ${}) AS page
-         JOIN people USING (id) ORDER BY id",
-        n + 1,
-        n + 2
-    ))
-    .into_boxed();
-    for b in &binds {
-        rows = rows.bind::<Text, _>(b.clone());
-    }
-    let rows: Vec<IdDoc> = rows.bind::<BigInt, _>(limit).bind::<BigInt, _>(offset).load(conn)?;
+    // ids, so only the rows returned pay for it. Both statements stay prepared per filter shape.
+    let rows: Vec<IdDoc> =
+        filtered(Statement::new(format!("SELECT id, {RECORD} FROM (SELECT id FROM people")), &filters)
+            .sql(" ORDER BY id LIMIT ")
+            .bigint(limit)
+            .sql(" OFFSET ")
+            .bigint(offset)
+            .sql(") AS page JOIN people USING (id) ORDER BY id")
+            .load(conn)?;
     // A short page (that is not past the end) already tells the total: no second query.
     let total = if (rows.len() as i64) < limit && (!rows.is_empty() || offset == 0) {
         offset + rows.len() as i64
     } else {
-        let mut count = diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM (SELECT 1 FROM people {filter} LIMIT {COUNT_CAP} + 1) AS matching"
-        ))
-        .into_boxed();
-        for b in &binds {
-            count = count.bind::<Text, _>(b.clone());
-        }
-        count.get_result::<Count>(conn)?.n
+        filtered(Statement::new("SELECT count(*) AS n FROM (SELECT 1 FROM people"), &filters)
+            .sql(format!(" LIMIT {} ) AS matching", COUNT_CAP + 1))
+            .get_result::<Count>(conn)?
+            .n
     };
     let capped = total > COUNT_CAP;
     let total = total.min(COUNT_CAP);
