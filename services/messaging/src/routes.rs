@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use meridian_model::PageQuery;
+use meridian_platform::extract::Json;
 use meridian_platform::{ApiError, ApiResult, Platform};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -77,7 +78,7 @@ pub async fn post_message_v2(
     platform: Data,
     state: AppState,
     caller: Caller,
-    body: web::Json<NewMessage>,
+    body: Json<NewMessage>,
 ) -> ApiResult<HttpResponse> {
     create_message(&req, &platform, &state, caller, body.into_inner(), "POST /dhos/v2/message").await
 }
@@ -91,7 +92,7 @@ pub async fn post_message_v1(
     platform: Data,
     state: AppState,
     caller: Caller,
-    body: web::Json<NewMessage>,
+    body: Json<NewMessage>,
 ) -> ApiResult<HttpResponse> {
     let mut response =
         create_message(&req, &platform, &state, caller, body.into_inner(), "POST /dhos/v1/message").await?;
@@ -129,7 +130,7 @@ pub async fn patch_message(
     platform: Data,
     caller: Caller,
     id: web::Path<Uuid>,
-    body: web::Json<MessagePatch>,
+    body: Json<MessagePatch>,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[scope::WRITE_MESSAGE, scope::WRITE_MESSAGE_ALL])?;
     let id = id.into_inner();
@@ -336,7 +337,7 @@ pub async fn conversation(
     request_body(content = Vec<String>, example = json!(["patient-1", "patient-2"])),
     responses((status = 200, description = "patient id -> open call-back", body = std::collections::BTreeMap<String, Message>)),
     security(("bearer" = [])))]
-pub async fn open_callbacks(platform: Data, caller: Caller, body: web::Json<Vec<String>>) -> ApiResult<HttpResponse> {
+pub async fn open_callbacks(platform: Data, caller: Caller, body: Json<Vec<String>>) -> ApiResult<HttpResponse> {
     caller.require(&[scope::READ_MESSAGE, scope::READ_MESSAGE_ALL, scope::READ_ANY_MESSAGE_ALL])?;
     let ids = body.into_inner();
     let map = platform.db.run(move |conn| messages::open_callbacks_by_patient(conn, &caller, ids)).await?;
@@ -476,8 +477,7 @@ pub async fn redeem_activation(
     let otp = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let parsed: OtpBody =
-            serde_json::from_slice(&body).map_err(|e| meridian_platform::extract::deserialize_error(&e))?;
+        let parsed: OtpBody = meridian_platform::extract::from_slice(&body)?;
         Some(parsed.otp)
     };
     if kind == activations::PATIENT && otp.is_none() {
@@ -619,7 +619,7 @@ pub struct DeviceQuery {
 /// Register a ward device.
 #[utoipa::path(post, path = "/dhos/v1/device", tag = "devices", request_body = NewDevice,
     responses((status = 200, body = Device)), security(("bearer" = [])))]
-pub async fn create_device(platform: Data, caller: Caller, body: web::Json<NewDevice>) -> ApiResult<HttpResponse> {
+pub async fn create_device(platform: Data, caller: Caller, body: Json<NewDevice>) -> ApiResult<HttpResponse> {
     caller.require(&[scope::WRITE_DEVICE])?;
     let body = body.into_inner();
     let device = platform.db.run(move |conn| directory::create_device(conn, body, &caller.id)).await?;
@@ -658,7 +658,7 @@ pub async fn patch_device(
     platform: Data,
     caller: Caller,
     id: web::Path<Uuid>,
-    body: web::Json<DevicePatch>,
+    body: Json<DevicePatch>,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[scope::WRITE_DEVICE])?;
     let id = id.into_inner();
@@ -726,11 +726,7 @@ pub async fn device_jwt(
 /// Register a clinician who may log in through ward devices.
 #[utoipa::path(post, path = "/dhos/v1/clinician", tag = "clinicians", request_body = NewClinician,
     responses((status = 201, body = Clinician), (status = 409, description = "Already exists")), security(("bearer" = [])))]
-pub async fn create_clinician(
-    platform: Data,
-    caller: Caller,
-    body: web::Json<NewClinician>,
-) -> ApiResult<HttpResponse> {
+pub async fn create_clinician(platform: Data, caller: Caller, body: Json<NewClinician>) -> ApiResult<HttpResponse> {
     caller.require(&[scope::WRITE_CLINICIAN])?;
     let body = body.into_inner();
     let clinician = platform.db.run(move |conn| directory::create_clinician(conn, body)).await?;
@@ -744,7 +740,7 @@ pub async fn patch_clinician(
     platform: Data,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<ClinicianPatch>,
+    body: Json<ClinicianPatch>,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[scope::WRITE_CLINICIAN])?;
     let id = id.into_inner();

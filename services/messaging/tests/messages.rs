@@ -36,6 +36,12 @@ async fn create_validates_and_answers_the_polaris_shape() {
     let mut nested = message("p1", "patient", "c1", "clinician", 0);
     nested["message_type"] = json!({"value": 1, "sct_code": "x"});
     assert_eq!(call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(nested), &[]).await.status, 400);
+    // A value of the wrong type is named by its path.
+    let mut mistyped = message("p1", "patient", "c1", "clinician", 0);
+    mistyped["message_type"] = json!({"value": "five"});
+    let r = call(&app, "POST", "/dhos/v2/message", Some(&p1), Some(mistyped), &[]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["errors"]["message_type.value"].is_array(), "{}", r.body);
 
     // Empty values, type 4, unknown party types: 422 naming the fields.
     let mut empty = message("p1", "patient", "", "ward", 4);
