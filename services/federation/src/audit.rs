@@ -4,7 +4,9 @@
 //! ([`record`]). Reads and ordinary changes go through [`AuditSink`]: a bounded queue drained by a
 //! writer thread that inserts in batches, so the hot read path costs no extra round trip or commit.
 //! The queue applies back-pressure when full (senders run on the blocking pool, never on an async
-//! worker), so entries are not dropped while the process runs.
+//! worker), so entries are not dropped while the process runs, and a graceful stop waits for the
+//! queue to be written ([`AuditSink::flush`]). A killed process loses what was still queued
+//! (normally the last [`GATHER`] of reads).
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
@@ -54,9 +56,16 @@ pub fn record(conn: &mut PgConnection, event: &AuditEvent) -> QueryResult<()> {
     Ok(())
 }
 
+/// What the writer thread receives: entries, and requests to confirm that everything queued
+/// before them is written.
+enum Queued {
+    Event(AuditEvent),
+    Flush(SyncSender<()>),
+}
+
 #[derive(Clone)]
 pub struct AuditSink {
-    sender: SyncSender<AuditEvent>,
+    sender: SyncSender<Queued>,
 }
 
 const QUEUE: usize = 10_000;
@@ -79,33 +88,55 @@ impl AuditSink {
 
     /// Queues an entry; blocks while the queue is full (call from blocking code).
     pub fn send(&self, event: AuditEvent) {
-        if self.sender.send(event).is_err() {
+        if self.sender.send(Queued::Event(event)).is_err() {
             log::error!("the audit writer has stopped; an audit entry could not be queued");
+        }
+    }
+
+    /// Waits (at most `timeout`) until every entry queued so far is written: at shutdown, so that
+    /// a graceful stop loses no audit entry. Returns whether it was.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (done, written) = sync_channel(1);
+        self.sender.send(Queued::Flush(done)).is_ok() && written.recv_timeout(timeout).is_ok()
+    }
+}
+
+fn writer(pool: &DbPool, receiver: &Receiver<Queued>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = Vec::new();
+        let mut flushes = Vec::new();
+        let until = Instant::now() + GATHER;
+        let mut next = Some(first);
+        while let Some(queued) = next.take() {
+            match queued {
+                Queued::Event(event) => batch.push(event),
+                // Written with this batch; no point gathering longer.
+                Queued::Flush(done) => {
+                    flushes.push(done);
+                    break;
+                }
+            }
+            if batch.len() < BATCH {
+                next = receiver.recv_timeout(until.saturating_duration_since(Instant::now())).ok();
+            }
+        }
+        write_batch(pool, &batch);
+        for done in flushes {
+            let _ = done.send(());
         }
     }
 }
 
-fn writer(pool: &DbPool, receiver: &Receiver<AuditEvent>) {
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        let until = Instant::now() + GATHER;
-        while batch.len() < BATCH {
-            match receiver.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
-        }
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match pool.get().map_err(|e| e.to_string()).and_then(|mut conn| insert_batch(&mut conn, &batch)) {
-                Ok(()) => break,
-                Err(err) => {
-                    log::warn!("audit: {} entries not written yet ({err}); retrying in {wait:?}", batch.len());
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+/// Writes `batch`, retrying until the database takes it.
+fn write_batch(pool: &DbPool, batch: &[AuditEvent]) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut wait = Duration::from_millis(100);
+    while let Err(err) = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| insert_batch(&mut conn, batch)) {
+        log::warn!("audit: {} entries not written yet ({err}); retrying in {wait:?}", batch.len());
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(Duration::from_secs(5));
     }
 }
 

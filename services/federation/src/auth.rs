@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -47,19 +47,23 @@ impl Caller {
     }
 }
 
-#[derive(Clone)]
 struct Entry {
     user: String,
     roles: Arc<[String]>,
     active: bool,
     at: Instant,
+    /// Set by the one request that re-verifies this entry past half its lifetime.
+    refreshing: AtomicBool,
 }
 
 pub struct Authenticator {
     key: [u8; 32],
     ttl: Duration,
     max_entries: usize,
-    cache: RwLock<HashMap<[u8; 32], Entry>>,
+    cache: RwLock<HashMap<[u8; 32], Arc<Entry>>>,
+    /// One verification at a time per cache key: concurrent requests with the same uncached
+    /// credentials wait for the first instead of each running bcrypt.
+    gates: std::sync::Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     /// Incremented by every invalidation.
     epoch: AtomicU64,
     by_account: RateLimiter<String>,
@@ -119,6 +123,7 @@ impl Authenticator {
             ttl: settings.ttl,
             max_entries: settings.max_entries.max(1),
             cache: RwLock::new(HashMap::new()),
+            gates: std::sync::Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             by_account: RateLimiter::new(settings.failures_per_account),
             by_address: RateLimiter::new(settings.failures_per_address),
@@ -168,16 +173,72 @@ impl Authenticator {
         self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
+    /// How many times a password was checked against its stored hash (cache misses and refreshes).
+    pub fn verifications(&self) -> u64 {
+        self.outcomes.with_label_values(&["verified"]).get() + self.outcomes.with_label_values(&["failed"]).get()
+    }
+
     pub fn cached_entries(&self) -> usize {
         self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 
-    fn lookup(&self, key: &[u8; 32]) -> Option<Entry> {
+    fn lookup(&self, key: &[u8; 32]) -> Option<Arc<Entry>> {
         let cache = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.get(key).filter(|e| e.at.elapsed() < self.ttl).cloned()
     }
 
-    fn store(&self, key: [u8; 32], entry: Entry, epoch_at_lookup: u64) {
+    fn gate(&self, key: [u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
+        self.gates.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key).or_default().clone()
+    }
+
+    /// Forgets `key`'s gate once nobody else holds it.
+    fn release(&self, key: &[u8; 32], gate: Arc<tokio::sync::Mutex<()>>) {
+        let mut gates = self.gates.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's reference and ours: nobody is waiting.
+        if Arc::strong_count(&gate) <= 2 {
+            gates.remove(key);
+        }
+    }
+
+    /// The cached answer for `key`, or a verification. Under steady use an entry never expires:
+    /// past half its lifetime, one request re-verifies it while the others keep using it, so no
+    /// burst of requests ever waits for bcrypt together. A miss is verified once however many
+    /// requests carry the same credentials at that moment.
+    async fn cached_or_verified(
+        &self,
+        user: String,
+        password: String,
+        key: [u8; 32],
+        address: Option<IpAddr>,
+        platform: &Platform,
+    ) -> ApiResult<Arc<Entry>> {
+        if let Some(entry) = self.lookup(&key) {
+            self.count("cached");
+            if entry.at.elapsed() < self.ttl / 2 || entry.refreshing.swap(true, Ordering::AcqRel) {
+                return Ok(entry);
+            }
+            let refreshed = self.verify(user, password, key, address, platform).await;
+            if refreshed.is_err() {
+                entry.refreshing.store(false, Ordering::Release);
+            }
+            return refreshed;
+        }
+        let gate = self.gate(key);
+        let verified = {
+            let _turn = gate.lock().await;
+            match self.lookup(&key) {
+                Some(entry) => {
+                    self.count("cached");
+                    Ok(entry)
+                }
+                None => self.verify(user, password, key, address, platform).await,
+            }
+        };
+        self.release(&key, gate);
+        verified
+    }
+
+    fn store(&self, key: [u8; 32], entry: Arc<Entry>, epoch_at_lookup: u64) {
         let mut cache = self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Checked under the write lock: an invalidation takes the same lock after bumping the epoch.
         if self.epoch.load(Ordering::SeqCst) != epoch_at_lookup {
@@ -220,16 +281,11 @@ impl Authenticator {
         }
 
         let key = self.cache_key(&user, &credentials.password);
-        let entry = if let Some(entry) = self.lookup(&key) {
-            self.count("cached");
-            entry
-        } else {
-            self.verify(user, credentials.password, key, address, platform).await?
-        };
+        let entry = self.cached_or_verified(user, credentials.password, key, address, platform).await?;
         if !entry.active {
             return Err(ApiError::forbidden("this account is not active").with_code("Inactive"));
         }
-        Ok(Caller { id: entry.user, roles: entry.roles })
+        Ok(Caller { id: entry.user.clone(), roles: entry.roles.clone() })
     }
 
     /// The slow path: the stored hash, verified off the async workers; the answer is cached.
@@ -240,7 +296,7 @@ impl Authenticator {
         key: [u8; 32],
         address: Option<IpAddr>,
         platform: &Platform,
-    ) -> ApiResult<Entry> {
+    ) -> ApiResult<Arc<Entry>> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let lookup_user = user.clone();
         let stored = platform
@@ -278,7 +334,13 @@ impl Authenticator {
             log::warn!("failed authentication for account {user} from {shown_ip}");
             return Err(challenge("invalid credentials"));
         };
-        let entry = Entry { user: user.clone(), roles: roles.into(), active, at: Instant::now() };
+        let entry = Arc::new(Entry {
+            user: user.clone(),
+            roles: roles.into(),
+            active,
+            at: Instant::now(),
+            refreshing: AtomicBool::new(false),
+        });
         self.count("verified");
         self.store(key, entry.clone(), epoch);
         Ok(entry)

@@ -198,6 +198,13 @@ pub async fn serve(platform: Platform) -> std::io::Result<()> {
     let state = Federation::new(&platform).map_err(std::io::Error::other)?;
     let poll = platform.config.service_setting("LISTEN_POLL_MS", 50u64).map_err(std::io::Error::other)?;
     auth::spawn_listener(platform.config.database_url.clone(), &state.auth, Duration::from_millis(poll));
+    let audit = state.audit.clone();
     let state = web::Data::new(state);
-    platform.serve(configure_with(state)).await
+    let served = platform.serve(configure_with(state)).await;
+    // Requests have finished: write what they queued before the process exits.
+    let flushed = web::block(move || audit.flush(Duration::from_secs(10))).await;
+    if !matches!(flushed, Ok(true)) {
+        log::error!("the audit queue could not be written within 10 s of shutdown");
+    }
+    served
 }

@@ -468,6 +468,25 @@ async fn a_changed_password_is_refused_immediately_despite_the_cache() {
     call(&app, "GET", "/people", Some(DOCTOR), None).await.problem(403);
 }
 
+/// Many requests arriving together with the same uncached credentials cost one bcrypt check,
+/// not one each (a burst after a restart would otherwise stall every one of them).
+#[actix_rt::test]
+async fn concurrent_requests_with_uncached_credentials_verify_once() {
+    let h = harness(&[("FEDERATION_CREDENTIAL_CACHE_TTL", "300")]);
+    let app = test::init_service(h.platform.app(app_config(&h))).await;
+    let before = h.state.auth.verifications();
+    let replies =
+        futures_util::future::join_all((0..8).map(|_| call(&app, "GET", "/login", Some(PATIENT), None))).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    assert_eq!(h.state.auth.verifications() - before, 1, "one verification served all eight");
+    // Wrong passwords are never shared: each is checked (and counted towards the throttle).
+    let wrong =
+        futures_util::future::join_all((0..3).map(|_| call(&app, "GET", "/login", Some((PATIENT.0, "nope")), None)))
+            .await;
+    assert!(wrong.iter().all(|r| r.status == 401));
+    assert_eq!(h.state.auth.verifications() - before, 4);
+}
+
 #[actix_rt::test]
 async fn another_replica_drops_its_cached_credentials_on_notify() {
     let h = harness(&[("FEDERATION_CREDENTIAL_CACHE_TTL", "300")]);
