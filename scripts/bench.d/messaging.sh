@@ -11,8 +11,8 @@ measure "messaging GET receiver active list (c32)" "$MESSAGING_URL/dhos/v1/recei
 measure "messaging GET receiver active list limit=20 (c32)" \
   "$MESSAGING_URL/dhos/v1/receiver/bench-ward-3/active/message?limit=20" -c 32 "${auth[@]}"
 # The targets: each at 3,000 requests/s over 32 connections with p99 under 15 ms.
-measure_rate "messaging POST /dhos/v2/message" "$MESSAGING_URL/dhos/v2/message" 3000 "${auth[@]}" -m POST \
-  -T application/json -d '{"sender":"bench-poster-1","sender_type":"patient","receiver":"bench-ward-4","receiver_type":"location","message_type":{"value":0},"content":"paced bench message"}'
+measure_rate "messaging POST /dhos/v2/message" "$MESSAGING_URL/dhos/v2/message" 3000 "${auth[@]}" --method POST \
+  --body '{"sender":"bench-poster-1","sender_type":"patient","receiver":"bench-ward-4","receiver_type":"location","message_type":{"value":0},"content":"paced bench message"}'
 measure_rate "messaging GET receiver active list" "$MESSAGING_URL/dhos/v1/receiver/bench-ward-3/active/message" 3000 \
   "${auth[@]}"
 # A 10,000-message conversation, every page of 500.
