@@ -51,6 +51,13 @@ fn headers(raw: &[String]) -> Result<HeaderMap, String> {
     Ok(map)
 }
 
+#[derive(Default)]
+struct Outcomes {
+    latencies: Vec<Duration>,
+    failed: u64,
+    first_failure: Option<String>,
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -84,7 +91,7 @@ fn main() -> std::process::ExitCode {
             .build()
             .expect("an HTTP client");
         let slots = Arc::new(Semaphore::new(args.connections));
-        let results = Arc::new(Mutex::new((Vec::<Duration>::new(), 0u64)));
+        let results = Arc::new(Mutex::new(Outcomes::default()));
         let interval = Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1)));
         let total = u64::from(args.rate) * args.seconds;
         let start = Instant::now();
@@ -100,16 +107,18 @@ fn main() -> std::process::ExitCode {
             };
             let results = results.clone();
             tasks.push(tokio::spawn(async move {
-                let ok = match request.send().await {
-                    Ok(res) => res.status().is_success() && res.bytes().await.is_ok(),
-                    Err(_) => false,
+                let outcome = match request.send().await {
+                    Ok(res) if res.status().is_success() => res.bytes().await.map(|_| ()).map_err(|e| e.to_string()),
+                    Ok(res) => Err(format!("status {}", res.status())),
+                    Err(err) => Err(err.to_string()),
                 };
                 let latency = due.elapsed();
                 drop(permit);
                 let mut results = results.lock().await;
-                results.0.push(latency);
-                if !ok {
-                    results.1 += 1;
+                results.latencies.push(latency);
+                if let Err(err) = outcome {
+                    results.failed += 1;
+                    results.first_failure.get_or_insert(err);
                 }
             }));
         }
@@ -117,8 +126,11 @@ fn main() -> std::process::ExitCode {
             let _ = task.await;
         }
         let elapsed = start.elapsed();
-        let (mut latencies, failed) = std::mem::take(&mut *results.lock().await);
+        let Outcomes { mut latencies, failed, first_failure } = std::mem::take(&mut *results.lock().await);
         latencies.sort_unstable();
+        if let Some(failure) = first_failure {
+            eprintln!("loadgen: first failure: {failure}");
+        }
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "{:.0} req/s p50 {:.2}ms p99 {:.2}ms max {:.2}ms non-2xx-or-failed {}",

@@ -79,8 +79,10 @@ pub struct MessagePatch {
     pub cancelled_by: Option<String>,
 }
 
+/// A stored message. Inserted with every column bound (a `None` is NULL, never `DEFAULT`), so the
+/// insert's text is always the same and diesel keeps it prepared.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = messages)]
+#[diesel(table_name = messages, treat_none_as_default_value = false)]
 pub struct MessageRow {
     pub uuid: Uuid,
     pub created: DateTime<Utc>,
