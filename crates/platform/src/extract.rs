@@ -94,9 +94,9 @@ pub fn json_error(err: JsonPayloadError) -> ApiError {
     }
 }
 
-/// A serde_json error without the path (from `web::Json` or `serde_json::from_slice`) as a 400:
-/// keyed by the field only when serde names it (a missing or unknown top-level field).
-pub fn deserialize_error(e: &serde_json::Error) -> ApiError {
+/// A serde_json error without the path (from `web::Json`) as a 400: keyed by the field only when
+/// serde names it (a missing or unknown top-level field).
+fn deserialize_error(e: &serde_json::Error) -> ApiError {
     body_error(None, e)
 }
 

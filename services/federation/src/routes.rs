@@ -58,7 +58,7 @@ impl actix_web::FromRequest for LaterJson {
 impl LaterJson {
     pub async fn read(mut self) -> ApiResult<Value> {
         use actix_web::FromRequest;
-        match web::Json::<Value>::from_request(&self.req, &mut self.payload).await {
+        match meridian_platform::extract::Json::<Value>::from_request(&self.req, &mut self.payload).await {
             Ok(json) => Ok(json.into_inner()),
             Err(err) => {
                 Err(err.as_error::<ApiError>().cloned().unwrap_or_else(|| ApiError::bad_request(err.to_string())))
