@@ -256,6 +256,15 @@ async fn state_flow_is_enforced_with_409() {
     let stranger = ctx.patient("p9");
     let r = call(&app, "PATCH", &uri(&general), Some(&stranger), Some(json!({"retrieved": at})), &[]).await;
     assert_eq!(r.status, 404);
+
+    // The lists (read by their own query) show every message exactly as a GET of it does.
+    let listed = call(&app, "GET", "/dhos/v1/sender_or_receiver/p1/message", Some(&c1), None, &[]).await;
+    assert_eq!(listed.status, 200);
+    for id in [&general, &callback, &reply] {
+        let one = call(&app, "GET", &uri(id), Some(&c1), None, &[]).await;
+        let item = listed.body.as_array().unwrap().iter().find(|m| m["uuid"] == id.as_str()).expect("listed");
+        assert_eq!(item, &one.body);
+    }
 }
 
 #[actix_rt::test]
