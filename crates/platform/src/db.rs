@@ -284,8 +284,7 @@ impl Database {
         let liveness = self.liveness.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
-            let result = work(&mut conn);
-            match result {
+            match work(&mut conn) {
                 Err(err)
                     if err.status.is_server_error() && diesel::sql_query("SELECT 1").execute(&mut conn).is_err() =>
                 {
@@ -318,39 +317,6 @@ impl From<MigrateError> for ApiError {
     fn from(err: MigrateError) -> Self {
         log::warn!("migrations: {err}");
         ApiError::unavailable("the database is not ready")
-    }
-}
-
-/// A constant SQL condition for a diesel filter, such as one that must repeat a partial index's
-/// predicate word for word (with literals, not binds) for the planner to use the index. Unlike
-/// `diesel::dsl::sql`, it leaves the statement cacheable: the text never changes, so diesel keeps
-/// the prepared statement per connection and a hot query is parsed and planned once.
-#[derive(Debug, Clone, Copy)]
-pub struct Condition(pub &'static str);
-
-impl diesel::expression::Expression for Condition {
-    type SqlType = diesel::sql_types::Bool;
-}
-
-impl<QS> diesel::expression::AppearsOnTable<QS> for Condition {}
-
-impl<QS> diesel::expression::SelectableExpression<QS> for Condition {}
-
-impl diesel::expression::ValidGrouping<()> for Condition {
-    type IsAggregate = diesel::expression::is_aggregate::Never;
-}
-
-impl diesel::query_builder::QueryId for Condition {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for Condition {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        out.push_sql("(");
-        out.push_sql(self.0);
-        out.push_sql(")");
-        Ok(())
     }
 }
 

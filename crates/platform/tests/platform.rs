@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, test, web};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_migrations::embed_migrations;
-use meridian_platform::db::{Condition, Statement};
+use meridian_platform::db::Statement;
 use meridian_platform::extract::Json;
 use meridian_platform::testing::{TestDb, test_config, test_platform, with_database};
 use meridian_platform::{ApiError, Platform, SchemaMigrations, ServiceDef};
@@ -429,8 +429,7 @@ fn migrations_applied_concurrently_apply_once_without_error() {
         .unwrap();
 }
 
-// `db::Statement` and `db::Condition`: their statements are kept prepared per connection (which
-// `sql_query` and `dsl::sql` never are), and binds land in order.
+// `db::Statement`: kept prepared per connection (which `sql_query` never is), binds in order.
 
 #[derive(QueryableByName, Debug, PartialEq)]
 struct Row {
@@ -472,14 +471,15 @@ fn statements_bind_in_order_and_stay_prepared() {
 
     diesel::insert_into(widgets::table).values(widgets::name.eq("kept")).execute(&mut conn).unwrap();
     diesel::insert_into(widgets::table).values(widgets::name.eq("dropped")).execute(&mut conn).unwrap();
+    // Typed: rows read by position; a `text[]` bind for `= ANY(...)`.
     for _ in 0..3 {
-        let names: Vec<String> = widgets::table
-            .select(widgets::name)
-            .filter(Condition("name <> 'dropped' /* condition-marker */"))
-            .into_boxed()
+        let rows: Vec<(i32, String)> = Statement::new("SELECT id, name FROM widgets WHERE name = ANY(")
+            .texts(vec!["kept".to_owned(), "absent".to_owned()])
+            .sql(") /* typed-marker */")
+            .typed::<(diesel::sql_types::Integer, Text)>()
             .load(&mut conn)
             .unwrap();
-        assert_eq!(names, ["kept"]);
+        assert_eq!(rows.into_iter().map(|(_, name)| name).collect::<Vec<_>>(), ["kept"]);
     }
-    assert_eq!(prepared_like(&mut conn, "condition-marker"), 1, "a boxed query with a Condition is prepared");
+    assert_eq!(prepared_like(&mut conn, "typed-marker"), 1, "a typed statement is prepared too");
 }

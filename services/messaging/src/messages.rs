@@ -3,7 +3,7 @@
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use meridian_platform::db::{Condition, Statement};
+use meridian_platform::db::Statement;
 use meridian_platform::{ApiError, ApiResult, FieldErrors};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -38,7 +38,6 @@ pub const CHANNEL: &str = "messaging_new_message";
 const ACTIVE_SQL: &str = "cancelled IS NULL AND (confirmed IS NULL OR message_type = 5)";
 const OPEN_CALLBACK_SQL: &str = "message_type = 5 AND confirmed IS NULL AND cancelled IS NULL";
 const NOT_ALERT_SQL: &str = "message_type NOT IN (7, 8, 9, 10)";
-const OPEN_CALLBACK: Condition = Condition(OPEN_CALLBACK_SQL);
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -414,6 +413,19 @@ pub struct ListFilter {
     pub exclude_alerts: bool,
 }
 
+/// The SQL types of a [`Message`] row, for statements that read it by position.
+type MessageSql = diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<Message, diesel::pg::Pg>>;
+
+/// `query` narrowed to the messages `caller` may see (nothing for callers who see everything).
+fn visible_to(query: Statement, caller: &Caller) -> Statement {
+    match caller.visible_parties() {
+        Some(parties) => {
+            query.sql(" AND (sender = ANY(").texts(parties.clone()).sql(") OR receiver = ANY(").texts(parties).sql("))")
+        }
+        None => query,
+    }
+}
+
 /// The columns a [`Message`] is read from, in its field order (rows are read by position).
 const MESSAGE_COLUMNS: &str = "uuid, created, modified, created_by, sender, sender_type, receiver, receiver_type, \
      message_type, content, related_message, retrieved_text, confirmed_text, confirmed_by, cancelled_text, cancelled_by";
@@ -454,20 +466,11 @@ pub fn list(
             query = query.sql(format!(" AND ({condition})"));
         }
     }
-    if let Some(parties) = caller.visible_parties() {
-        query = query
-            .sql(" AND (sender = ANY(")
-            .texts(parties.clone())
-            .sql(") OR receiver = ANY(")
-            .texts(parties)
-            .sql("))");
-    }
-    query = query.sql(format!(" ORDER BY created DESC, uuid DESC LIMIT {}", rows_to_fetch(limit)));
+    query = visible_to(query, caller).sql(format!(" ORDER BY created DESC, uuid DESC LIMIT {}", rows_to_fetch(limit)));
     if offset > 0 {
         query = query.sql(" OFFSET ").bigint(offset);
     }
-    let mut rows: Vec<Message> =
-        query.typed::<diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<Message, diesel::pg::Pg>>>().load(conn)?;
+    let mut rows: Vec<Message> = query.typed::<MessageSql>().load(conn)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     Ok((rows, more))
@@ -509,18 +512,14 @@ pub fn open_callbacks_by_patient(
     if patient_ids.len() > MAX_PATIENT_IDS {
         return Err(ApiError::invalid_field("body", format!("at most {MAX_PATIENT_IDS} patient ids at once")));
     }
-    let mut query = messages::table
-        .select(Message::as_select())
-        .filter(messages::sender.eq_any(patient_ids))
-        .filter(messages::sender_type.eq("patient"))
-        .filter(OPEN_CALLBACK)
-        .distinct_on(messages::sender)
-        .into_boxed();
-    if let Some(parties) = caller.visible_parties() {
-        query = query.filter(messages::sender.eq_any(parties.clone()).or(messages::receiver.eq_any(parties)));
-    }
+    let query = Statement::new(format!(
+        "SELECT DISTINCT ON (sender) {MESSAGE_COLUMNS} FROM messages \
+         WHERE sender_type = 'patient' AND ({OPEN_CALLBACK_SQL}) AND sender = ANY("
+    ))
+    .texts(patient_ids)
+    .sql(")");
     let rows: Vec<Message> =
-        query.order((messages::sender, messages::created.desc(), messages::uuid.desc())).load(conn)?;
+        visible_to(query, caller).sql(" ORDER BY sender, created DESC, uuid DESC").typed::<MessageSql>().load(conn)?;
     Ok(rows.into_iter().map(|m| (m.sender.clone(), m)).collect())
 }
 
