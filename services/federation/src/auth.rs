@@ -99,6 +99,14 @@ fn verify_dummy_like(password: &str, cost: u32) {
     let _ = bcrypt::verify(password, &dummy);
 }
 
+/// Credentials presented by one request, with their cache key and the client's address.
+struct Attempt {
+    user: String,
+    password: String,
+    key: [u8; 32],
+    address: Option<IpAddr>,
+}
+
 pub struct AuthSettings {
     pub ttl: Duration,
     pub max_entries: usize,
@@ -204,20 +212,14 @@ impl Authenticator {
     /// past half its lifetime, one request re-verifies it while the others keep using it, so no
     /// burst of requests ever waits for bcrypt together. A miss is verified once however many
     /// requests carry the same credentials at that moment.
-    async fn cached_or_verified(
-        &self,
-        user: String,
-        password: String,
-        key: [u8; 32],
-        address: Option<IpAddr>,
-        platform: &Platform,
-    ) -> ApiResult<Arc<Entry>> {
+    async fn cached_or_verified(&self, attempt: Attempt, platform: &Platform) -> ApiResult<Arc<Entry>> {
+        let key = attempt.key;
         if let Some(entry) = self.lookup(&key) {
             self.count("cached");
             if entry.at.elapsed() < self.ttl / 2 || entry.refreshing.swap(true, Ordering::AcqRel) {
                 return Ok(entry);
             }
-            let refreshed = self.verify(user, password, key, address, platform).await;
+            let refreshed = self.verify(attempt, platform).await;
             if refreshed.is_err() {
                 entry.refreshing.store(false, Ordering::Release);
             }
@@ -231,7 +233,7 @@ impl Authenticator {
                     self.count("cached");
                     Ok(entry)
                 }
-                None => self.verify(user, password, key, address, platform).await,
+                None => self.verify(attempt, platform).await,
             }
         };
         self.release(&key, gate);
@@ -281,7 +283,8 @@ impl Authenticator {
         }
 
         let key = self.cache_key(&user, &credentials.password);
-        let entry = self.cached_or_verified(user, credentials.password, key, address, platform).await?;
+        let attempt = Attempt { user, password: credentials.password, key, address };
+        let entry = self.cached_or_verified(attempt, platform).await?;
         if !entry.active {
             return Err(ApiError::forbidden("this account is not active").with_code("Inactive"));
         }
@@ -289,14 +292,8 @@ impl Authenticator {
     }
 
     /// The slow path: the stored hash, verified off the async workers; the answer is cached.
-    async fn verify(
-        &self,
-        user: String,
-        password: String,
-        key: [u8; 32],
-        address: Option<IpAddr>,
-        platform: &Platform,
-    ) -> ApiResult<Arc<Entry>> {
+    async fn verify(&self, attempt: Attempt, platform: &Platform) -> ApiResult<Arc<Entry>> {
+        let Attempt { user, password, key, address } = attempt;
         let epoch = self.epoch.load(Ordering::SeqCst);
         let lookup_user = user.clone();
         let stored = platform
