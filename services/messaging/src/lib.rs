@@ -15,6 +15,7 @@ pub mod routes;
 pub mod schema;
 pub mod state;
 pub mod stream;
+pub mod wire;
 
 use actix_web::web;
 use diesel_migrations::embed_migrations;

@@ -1,6 +1,7 @@
 //! Messages: validation, the state flow, visibility and the list queries.
 
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
+use diesel::connection::DefaultLoadingMode;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use meridian_platform::db::Statement;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, CallerKind, scope};
 use crate::schema::messages;
+use crate::wire::{JsonArray, MessageJson};
 
 pub const CALLBACK: i32 = 5;
 /// Message types by value (never renumbered; 4 is not a type).
@@ -356,9 +358,9 @@ fn apply_by(
         return Ok(());
     }
     let by_field = format!("{field}_by");
-    let (current, current_text, current_by) = match stamp {
-        Stamp::Confirmed => (row.confirmed, row.confirmed_text.clone(), row.confirmed_by.clone()),
-        Stamp::Cancelled => (row.cancelled, row.cancelled_text.clone(), row.cancelled_by.clone()),
+    let (current, current_by) = match stamp {
+        Stamp::Confirmed => (row.confirmed, row.confirmed_by.clone()),
+        Stamp::Cancelled => (row.cancelled, row.cancelled_by.clone()),
     };
     if let Some(existing) = current {
         // Already set: only a repeat of the same values is accepted.
@@ -397,7 +399,6 @@ fn apply_by(
             row.confirmed_by = Some(by.to_owned());
         }
     }
-    let _ = current_text;
     Ok(())
 }
 
@@ -427,7 +428,7 @@ fn visible_to(query: Statement, caller: &Caller) -> Statement {
 }
 
 /// The columns a [`Message`] is read from, in its field order (rows are read by position).
-const MESSAGE_COLUMNS: &str = "uuid, created, modified, created_by, sender, sender_type, receiver, receiver_type, \
+pub(crate) const MESSAGE_COLUMNS: &str = "uuid, created, modified, created_by, sender, sender_type, receiver, receiver_type, \
      message_type, content, related_message, retrieved_text, confirmed_text, confirmed_by, cancelled_text, cancelled_by";
 
 /// How many rows a page query fetches for `limit` (plus one, to tell whether more follow): one of
@@ -439,14 +440,14 @@ fn rows_to_fetch(limit: i64) -> i64 {
     SIZES.into_iter().find(|&size| size > limit).unwrap_or(limit + 1)
 }
 
-/// One page, newest first, and whether another follows.
+/// One page, newest first, as a JSON array (see [`crate::wire`]), and whether another follows.
 pub fn list(
     conn: &mut PgConnection,
     caller: &Caller,
     filter: &ListFilter,
     limit: i64,
     offset: i64,
-) -> ApiResult<(Vec<Message>, bool)> {
+) -> ApiResult<(Vec<u8>, bool)> {
     let mut query = Statement::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE TRUE"));
     if let Some(sender) = &filter.sender {
         query = query.sql(" AND sender = ").text(sender.clone());
@@ -470,10 +471,19 @@ pub fn list(
     if offset > 0 {
         query = query.sql(" OFFSET ").bigint(offset);
     }
-    let mut rows: Vec<Message> = query.typed::<MessageSql>().load(conn)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok((rows, more))
+    // Each row is appended as it is read, so only one row's buffer is alive at a time.
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut page = JsonArray::with_capacity(limit);
+    let mut more = false;
+    for row in query.load_iter::<MessageJson, DefaultLoadingMode>(conn)? {
+        let row = row?;
+        if page.len() == limit {
+            more = true;
+            break;
+        }
+        page.push(&row);
+    }
+    Ok((page.finish(), more))
 }
 
 /// Messages to `receiver` stored after the message `after` (which the caller must see), oldest

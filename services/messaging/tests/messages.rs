@@ -257,10 +257,14 @@ async fn state_flow_is_enforced_with_409() {
     let r = call(&app, "PATCH", &uri(&general), Some(&stranger), Some(json!({"retrieved": at})), &[]).await;
     assert_eq!(r.status, 404);
 
-    // The lists (read by their own query) show every message exactly as a GET of it does.
+    // The lists (written straight from their rows) show every message exactly as a GET of it
+    // does, awkward text included.
+    let mut awkward = message("c1", "clinician", "p1", "patient", 1);
+    awkward["content"] = json!("Take \"two\" 5\u{a0}mg\n\tC:\\doses\\ \u{1} ünï 日本 🩺 </script>");
+    let awkward = send(&app, &c1, awkward).await;
     let listed = call(&app, "GET", "/dhos/v1/sender_or_receiver/p1/message", Some(&c1), None, &[]).await;
     assert_eq!(listed.status, 200);
-    for id in [&general, &callback, &reply] {
+    for id in [&general, &callback, &reply, &awkward] {
         let one = call(&app, "GET", &uri(id), Some(&c1), None, &[]).await;
         let item = listed.body.as_array().unwrap().iter().find(|m| m["uuid"] == id.as_str()).expect("listed");
         assert_eq!(item, &one.body);
