@@ -15,7 +15,6 @@ pub mod routes;
 pub mod schema;
 pub mod state;
 pub mod stream;
-pub mod wire;
 
 use actix_web::web;
 use diesel_migrations::embed_migrations;

@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, CallerKind, scope};
 use crate::schema::messages;
-use crate::wire::{JsonArray, MessageJson};
 
 pub const CALLBACK: i32 = 5;
 /// Message types by value (never renumbered; 4 is not a type).
@@ -105,6 +104,17 @@ pub struct MessageRow {
     pub cancelled: Option<DateTime<Utc>>,
     pub cancelled_text: Option<String>,
     pub cancelled_by: Option<String>,
+    /// The message as the API answers it, written with every change (see [`MessageRow::render`]).
+    pub json: String,
+}
+
+impl MessageRow {
+    /// Sets `json` from the other columns: serde's encoding of the [`Message`] the row holds, which
+    /// the lists answer as stored.
+    fn render(&mut self) -> ApiResult<()> {
+        self.json = serde_json::to_string(&Message::from(&*self)).map_err(ApiError::internal)?;
+        Ok(())
+    }
 }
 
 /// A message as answered.
@@ -147,25 +157,25 @@ impl From<i32> for MessageType {
     }
 }
 
-impl From<MessageRow> for Message {
-    fn from(r: MessageRow) -> Self {
+impl From<&MessageRow> for Message {
+    fn from(r: &MessageRow) -> Self {
         Message {
             uuid: r.uuid,
             created: r.created,
             modified: r.modified,
-            created_by: r.created_by,
-            sender: r.sender,
-            sender_type: r.sender_type,
-            receiver: r.receiver,
-            receiver_type: r.receiver_type,
+            created_by: r.created_by.clone(),
+            sender: r.sender.clone(),
+            sender_type: r.sender_type.clone(),
+            receiver: r.receiver.clone(),
+            receiver_type: r.receiver_type.clone(),
             message_type: MessageType { value: r.message_type },
-            content: r.content,
+            content: r.content.clone(),
             related_message: r.related_message,
-            retrieved: r.retrieved_text,
-            confirmed: r.confirmed_text,
-            confirmed_by: r.confirmed_by,
-            cancelled: r.cancelled_text,
-            cancelled_by: r.cancelled_by,
+            retrieved: r.retrieved_text.clone(),
+            confirmed: r.confirmed_text.clone(),
+            confirmed_by: r.confirmed_by.clone(),
+            cancelled: r.cancelled_text.clone(),
+            cancelled_by: r.cancelled_by.clone(),
         }
     }
 }
@@ -218,7 +228,7 @@ pub fn create(conn: &mut PgConnection, caller: &Caller, new: NewMessage) -> ApiR
         check_related(conn, related, caller.visible_parties().as_deref())?;
     }
     let now = meridian_model::now();
-    let row = MessageRow {
+    let mut row = MessageRow {
         uuid: Uuid::new_v4(),
         created: now,
         modified: now,
@@ -238,15 +248,17 @@ pub fn create(conn: &mut PgConnection, caller: &Caller, new: NewMessage) -> ApiR
         cancelled: None,
         cancelled_text: None,
         cancelled_by: None,
+        json: String::new(),
     };
+    row.render()?;
     // The insert trigger `messages_announce` sends the notice on [`CHANNEL`] at commit.
     let row: MessageRow =
         diesel::insert_into(messages::table).values(&row).returning(MessageRow::as_returning()).get_result(conn)?;
-    Ok(row.into())
+    Ok(Message::from(&row))
 }
 
 pub fn get(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<Message> {
-    Ok(find_visible(conn, id, caller.visible_parties().as_deref(), false)?.into())
+    Ok(Message::from(&find_visible(conn, id, caller.visible_parties().as_deref(), false)?))
 }
 
 /// An ISO 8601 instant with an offset, as the client wrote it.
@@ -320,6 +332,7 @@ pub fn patch(conn: &mut PgConnection, caller: &Caller, id: Uuid, patch: MessageP
         apply_by("cancelled", caller, cancelled, patch.cancelled_by.as_deref(), &mut row, Stamp::Cancelled)?;
         apply_by("confirmed", caller, confirmed, patch.confirmed_by.as_deref(), &mut row, Stamp::Confirmed)?;
         row.modified = meridian_model::now();
+        row.render()?;
         let row: MessageRow = diesel::update(messages::table.find(id))
             .set((
                 messages::modified.eq(row.modified),
@@ -332,10 +345,11 @@ pub fn patch(conn: &mut PgConnection, caller: &Caller, id: Uuid, patch: MessageP
                 messages::cancelled.eq(row.cancelled),
                 messages::cancelled_text.eq(&row.cancelled_text),
                 messages::cancelled_by.eq(&row.cancelled_by),
+                messages::json.eq(&row.json),
             ))
             .returning(MessageRow::as_returning())
             .get_result(conn)?;
-        Ok(row.into())
+        Ok(Message::from(&row))
     })
 }
 
@@ -428,7 +442,7 @@ fn visible_to(query: Statement, caller: &Caller) -> Statement {
 }
 
 /// The columns a [`Message`] is read from, in its field order (rows are read by position).
-pub(crate) const MESSAGE_COLUMNS: &str = "uuid, created, modified, created_by, sender, sender_type, receiver, receiver_type, \
+const MESSAGE_COLUMNS: &str = "uuid, created, modified, created_by, sender, sender_type, receiver, receiver_type, \
      message_type, content, related_message, retrieved_text, confirmed_text, confirmed_by, cancelled_text, cancelled_by";
 
 /// How many rows a page query fetches for `limit` (plus one, to tell whether more follow): one of
@@ -440,7 +454,15 @@ fn rows_to_fetch(limit: i64) -> i64 {
     SIZES.into_iter().find(|&size| size > limit).unwrap_or(limit + 1)
 }
 
-/// One page, newest first, as a JSON array (see [`crate::wire`]), and whether another follows.
+/// A message's stored API representation: the `json` column, written with every change of the
+/// row (by [`MessageRow::render`], or in SQL by the migration `message_json`'s trigger).
+#[derive(QueryableByName)]
+struct StoredJson {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    json: String,
+}
+
+/// One page, newest first, as a JSON array, and whether another follows.
 pub fn list(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -448,7 +470,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> ApiResult<(Vec<u8>, bool)> {
-    let mut query = Statement::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE TRUE"));
+    let mut query = Statement::new("SELECT json FROM messages WHERE TRUE");
     if let Some(sender) = &filter.sender {
         query = query.sql(" AND sender = ").text(sender.clone());
     }
@@ -471,19 +493,25 @@ pub fn list(
     if offset > 0 {
         query = query.sql(" OFFSET ").bigint(offset);
     }
-    // Each row is appended as it is read, so only one row's buffer is alive at a time.
+    // Each message is appended as it is read, so only one row's text is alive at a time.
     let limit = usize::try_from(limit).unwrap_or(0);
-    let mut page = JsonArray::with_capacity(limit);
-    let mut more = false;
-    for row in query.load_iter::<MessageJson, DefaultLoadingMode>(conn)? {
+    let mut page = Vec::with_capacity(2 + limit * 450);
+    page.push(b'[');
+    let (mut listed, mut more) = (0, false);
+    for row in query.load_iter::<StoredJson, DefaultLoadingMode>(conn)? {
         let row = row?;
-        if page.len() == limit {
+        if listed == limit {
             more = true;
             break;
         }
-        page.push(&row);
+        if listed > 0 {
+            page.push(b',');
+        }
+        page.extend_from_slice(row.json.as_bytes());
+        listed += 1;
     }
-    Ok((page.finish(), more))
+    page.push(b']');
+    Ok((page, more))
 }
 
 /// Messages to `receiver` stored after the message `after` (which the caller must see), oldest

@@ -21,6 +21,8 @@ diesel::table! {
         cancelled -> Nullable<Timestamptz>,
         cancelled_text -> Nullable<Text>,
         cancelled_by -> Nullable<Text>,
+        /// The message as the API answers it, rendered from the columns above.
+        json -> Text,
     }
 }
 

@@ -404,3 +404,72 @@ async fn concurrent_confirmations_one_wins_the_other_conflicts() {
         assert_eq!(stored.body["confirmed"], winner.body["confirmed"]);
     }
 }
+
+/// Lists answer the JSON stored with each message. The service writes it with serde; rows written
+/// in SQL get it from the database's `message_json`. Both must be what a GET answers.
+#[actix_rt::test]
+async fn stored_json_is_what_a_get_answers_however_the_row_was_written() {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{BigInt, Text};
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let system = ctx.system("read:gdm_message write:gdm_message");
+    let c1 = ctx.clinician("c1", &["ward-1"]);
+    // (as stored, as answered): no fraction, milliseconds, microseconds, another offset before 2000.
+    let instants = [
+        ("2026-12-01T09:00:00Z", "2026-12-01T09:00:00Z"),
+        ("2026-12-01T09:00:00.120Z", "2026-12-01T09:00:00.120Z"),
+        ("2026-12-01T09:00:00.000001Z", "2026-12-01T09:00:00.000001Z"),
+        ("1999-12-31T23:59:59.999999+05:30", "1999-12-31T18:29:59.999999Z"),
+    ];
+    let mut sent = Vec::new();
+    for (n, _) in instants.iter().enumerate() {
+        let mut body = message("p1", "patient", "ward-1", "location", 5);
+        body["content"] = json!(format!("{n}: Take \"two\" 5\u{a0}mg\n\tC:\\doses\\ \u{1} ünï 日本 🩺 </script>"));
+        sent.push(send(&app, &system, body).await);
+    }
+    // Every optional field set on one of them.
+    let uri = format!("/dhos/v1/message/{}", sent[0]);
+    let at = "2026-12-01T10:15:00.000+01:00";
+    let patch = json!({"retrieved": at, "confirmed": at, "confirmed_by": "c1", "related_message": sent[1]});
+    assert_eq!(call(&app, "PATCH", &uri, Some(&c1), Some(patch), &[]).await.status, 200);
+
+    // What the service stored is what the database renders for the same row.
+    let mut conn = ctx.platform.db.pool().get().unwrap();
+    let differing = diesel::sql_query(
+        "SELECT count(*) AS n FROM messages WHERE json IS DISTINCT FROM message_json(uuid, created, modified, \
+         created_by, sender, sender_type, receiver, receiver_type, message_type, content, related_message, \
+         retrieved_text, confirmed_text, confirmed_by, cancelled_text, cancelled_by)",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap();
+    assert_eq!(differing.n, 0);
+
+    // Rows changed in SQL without `json` (the service stamps the current time; these instants are
+    // written straight into the table) are rendered again by the database.
+    for (id, (stored, _)) in sent.iter().zip(instants) {
+        diesel::sql_query(
+            "UPDATE messages SET created = $1::timestamptz, modified = $1::timestamptz WHERE uuid = $2::uuid",
+        )
+        .bind::<Text, _>(stored)
+        .bind::<Text, _>(id)
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let listed = call(&app, "GET", "/dhos/v1/receiver/ward-1/message", Some(&system), None, &[]).await;
+    assert_eq!(listed.status, 200);
+    for (id, (_, answered)) in sent.iter().zip(instants) {
+        let one = call(&app, "GET", &format!("/dhos/v1/message/{id}"), Some(&system), None, &[]).await;
+        let item = listed.body.as_array().unwrap().iter().find(|m| m["uuid"] == id.as_str()).expect("listed");
+        assert_eq!(item, &one.body);
+        assert_eq!(item["created"], answered);
+        assert_eq!(item["modified"], answered);
+    }
+}
