@@ -473,3 +473,26 @@ async fn stored_json_is_what_a_get_answers_however_the_row_was_written() {
         assert_eq!(item["modified"], answered);
     }
 }
+
+/// The table's own rules stand behind the service's validation, whatever writes to it.
+#[actix_rt::test]
+async fn the_database_refuses_messages_the_api_refuses() {
+    use diesel::RunQueryDsl;
+
+    let ctx = ctx(&[]);
+    let mut conn = ctx.platform.db.pool().get().unwrap();
+    let insert = |sender: &str, sender_type: &str, message_type: i32, content: &str| {
+        format!(
+            "INSERT INTO messages (uuid, created, modified, created_by, sender, sender_type, receiver, receiver_type, \
+             message_type, content) VALUES (gen_random_uuid(), now(), now(), 'test', '{sender}', '{sender_type}', \
+             'ward-1', 'location', {message_type}, '{content}')"
+        )
+    };
+    assert!(diesel::sql_query(insert("p1", "patient", 0, "fine")).execute(&mut conn).is_ok());
+    for (sender, sender_type, message_type, content) in
+        [("", "patient", 0, "x"), ("p1", "ward", 0, "x"), ("p1", "patient", 4, "x"), ("p1", "patient", 0, "")]
+    {
+        let refused = diesel::sql_query(insert(sender, sender_type, message_type, content)).execute(&mut conn);
+        assert!(refused.is_err(), "{sender:?} {sender_type:?} {message_type} {content:?} was stored");
+    }
+}
