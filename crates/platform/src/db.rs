@@ -280,27 +280,27 @@ impl Database {
         F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        let liveness = self.liveness.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool.get()?;
-            match work(&mut conn) {
-                Err(err)
-                    if err.status.is_server_error() && diesel::sql_query("SELECT 1").execute(&mut conn).is_err() =>
-                {
-                    // libpq does not always report a connection that died under the work
-                    // recognisably: when it no longer answers, tell the client to retry.
-                    liveness.lost(&mut conn);
-                    Err(ApiError::unavailable("the database connection was lost; retry"))
-                }
-                Err(err) => Err(err),
-                Ok(value) => {
-                    liveness.succeeded();
-                    Ok(value)
-                }
+        let database = self.clone();
+        actix_web::web::block(move || database.run_here(work)).await?
+    }
+
+    /// Runs `work` with a pooled connection on the calling thread, which must be one that may
+    /// block (a thread of the service's own, never an async worker).
+    pub fn run_here<T>(&self, work: impl FnOnce(&mut PgConnection) -> ApiResult<T>) -> ApiResult<T> {
+        let mut conn = self.pool.get()?;
+        match work(&mut conn) {
+            Err(err) if err.status.is_server_error() && diesel::sql_query("SELECT 1").execute(&mut conn).is_err() => {
+                // libpq does not always report a connection that died under the work
+                // recognisably: when it no longer answers, tell the client to retry.
+                self.liveness.lost(&mut conn);
+                Err(ApiError::unavailable("the database connection was lost; retry"))
             }
-        })
-        .await?
+            Err(err) => Err(err),
+            Ok(value) => {
+                self.liveness.succeeded();
+                Ok(value)
+            }
+        }
     }
 
     /// Like [`Database::run`], inside one transaction that commits only when `work` succeeds.

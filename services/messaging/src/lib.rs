@@ -7,6 +7,7 @@ pub mod cli;
 pub mod codes;
 pub mod directory;
 pub mod idempotency;
+pub mod inserts;
 pub mod messages;
 pub mod metrics;
 pub mod notify;

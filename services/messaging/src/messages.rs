@@ -209,23 +209,19 @@ fn find_visible(conn: &mut PgConnection, id: Uuid, parties: Option<&[String]>, l
     row.filter(|r| may_see(parties, r)).ok_or_else(|| ApiError::not_found(format!("no message {id}")))
 }
 
-fn check_related(conn: &mut PgConnection, related: Uuid, parties: Option<&[String]>) -> ApiResult<()> {
+fn related_visible(conn: &mut PgConnection, related: Uuid, parties: Option<&[String]>) -> ApiResult<()> {
     find_visible(conn, related, parties, false)
         .map(|_| ())
         .map_err(|_| ApiError::invalid_field("related_message", "no such message"))
 }
 
-/// Creates a message sent by `caller` (announced on [`CHANNEL`] by the table's insert trigger).
-pub fn create(conn: &mut PgConnection, caller: &Caller, new: NewMessage) -> ApiResult<Message> {
+/// A new message sent by `caller`, checked and ready to store (see [`crate::inserts`]). A message
+/// answering another must also pass [`check_related`] before it is stored.
+pub fn new_row(caller: &Caller, new: NewMessage) -> ApiResult<MessageRow> {
     validate_new(&new)?;
     let writes_all = caller.kind == CallerKind::System || caller.has(scope::WRITE_MESSAGE_ALL);
     if !writes_all && !caller.own_parties().contains(&new.sender) {
         return Err(ApiError::forbidden("the token does not allow sending as this sender"));
-    }
-    // Messages are never deleted, so the related message checked here still exists at the insert
-    // (the foreign key stands behind it). No transaction: the insert commits on its own.
-    if let Some(related) = new.related_message {
-        check_related(conn, related, caller.visible_parties().as_deref())?;
     }
     let now = meridian_model::now();
     let mut row = MessageRow {
@@ -251,10 +247,13 @@ pub fn create(conn: &mut PgConnection, caller: &Caller, new: NewMessage) -> ApiR
         json: String::new(),
     };
     row.render()?;
-    // The insert trigger `messages_announce` sends the notice on [`CHANNEL`] at commit.
-    let row: MessageRow =
-        diesel::insert_into(messages::table).values(&row).returning(MessageRow::as_returning()).get_result(conn)?;
-    Ok(Message::from(&row))
+    Ok(row)
+}
+
+/// That the message a new one answers exists and `caller` may see it. Messages are never deleted,
+/// so it still exists when the new one is stored (the foreign key stands behind this).
+pub fn check_related(conn: &mut PgConnection, caller: &Caller, related: Uuid) -> ApiResult<()> {
+    related_visible(conn, related, caller.visible_parties().as_deref())
 }
 
 pub fn get(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<Message> {
@@ -323,7 +322,7 @@ pub fn patch(conn: &mut PgConnection, caller: &Caller, id: Uuid, patch: MessageP
                 Some(existing) if existing == related => {}
                 Some(_) => return Err(conflict("related_message is already set and never moves")),
                 None => {
-                    check_related(conn, related, parties.as_deref())?;
+                    related_visible(conn, related, parties.as_deref())?;
                     row.related_message = Some(related);
                 }
             }

@@ -56,8 +56,12 @@ async fn create_message(
     {
         return Ok(HttpResponse::build(replay.status).insert_header(("idempotent-replayed", "true")).json(replay.body));
     }
-    let who = caller.clone();
-    let message = platform.db.run(move |conn| messages::create(conn, &who, body)).await?;
+    let row = messages::new_row(&caller, body)?;
+    if let Some(related) = row.related_message {
+        let who = caller.clone();
+        platform.db.run(move |conn| messages::check_related(conn, &who, related)).await?;
+    }
+    let message = Message::from(&state.inserts.insert(row).await?);
     state.metrics.messages_created.inc();
     if let Some(key) = key {
         let value = serde_json::to_value(&message).map_err(ApiError::internal)?;

@@ -9,6 +9,7 @@ use meridian_platform::config::Rate;
 use meridian_platform::ratelimit::RateLimiter;
 use meridian_platform::{ConfigError, Platform};
 
+use crate::inserts::Inserts;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 
@@ -88,6 +89,8 @@ pub struct State {
     pub login_limiter: Option<RateLimiter<IpAddr>>,
     pub notifier: Arc<Notifier>,
     pub metrics: Metrics,
+    /// Where new messages are stored (batched).
+    pub inserts: Inserts,
 }
 
 #[derive(Debug)]
@@ -116,6 +119,7 @@ impl State {
             login_limiter,
             notifier: Arc::new(Notifier::new(platform.config.database_url.clone())),
             metrics,
+            inserts: Inserts::start(platform.db.clone()).map_err(|e| StateError(format!("insert thread: {e}")))?,
         })
     }
 }
