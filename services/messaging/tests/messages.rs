@@ -547,3 +547,31 @@ async fn a_refused_message_does_not_take_the_others_with_it() {
     let listed = call(&app, "GET", "/dhos/v1/receiver/ward-1/message", Some(&token), None, &[]).await;
     assert_eq!(ids(&listed.body).len(), 7);
 }
+
+/// A conversation merges what a party sent with what it received; paging through it in small
+/// pages gives every message once, in order, a message to itself included.
+#[actix_rt::test]
+async fn a_conversation_pages_through_sent_and_received_messages_once_each() {
+    let ctx = ctx(&[]);
+    let app = ctx.app().await;
+    let system = ctx.system("read:gdm_message write:gdm_message");
+    let mut sent = Vec::new();
+    for n in 0..9 {
+        let body = match n % 3 {
+            0 => message("p1", "patient", "ward-1", "location", 0),
+            1 => message("c1", "clinician", "p1", "patient", 1),
+            _ => message("p1", "patient", "p1", "patient", 2),
+        };
+        sent.push(send(&app, &system, body).await);
+    }
+    send(&app, &system, message("p2", "patient", "ward-1", "location", 0)).await;
+    sent.reverse();
+    let all = call(&app, "GET", "/dhos/v1/sender_or_receiver/p1/message", Some(&system), None, &[]).await;
+    assert_eq!(ids(&all.body), sent);
+    let mut paged = Vec::new();
+    for offset in (0..10).step_by(2) {
+        let uri = format!("/dhos/v1/sender_or_receiver/p1/message?limit=2&offset={offset}");
+        paged.extend(ids(&call(&app, "GET", &uri, Some(&system), None, &[]).await.body));
+    }
+    assert_eq!(paged, sent);
+}
