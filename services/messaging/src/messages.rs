@@ -205,7 +205,9 @@ fn validate_new(new: &NewMessage) -> ApiResult<()> {
 
 fn find_visible(conn: &mut PgConnection, id: Uuid, parties: Option<&[String]>, lock: bool) -> ApiResult<MessageRow> {
     let query = messages::table.find(id).select(MessageRow::as_select());
-    let row = if lock { query.for_update().first(conn).optional()? } else { query.first(conn).optional()? };
+    // FOR NO KEY UPDATE: a PATCH never changes the key, so a new message referring to this one
+    // (its foreign key takes KEY SHARE) is not held up behind it, nor is the insert batch with it.
+    let row = if lock { query.for_no_key_update().first(conn).optional()? } else { query.first(conn).optional()? };
     row.filter(|r| may_see(parties, r)).ok_or_else(|| ApiError::not_found(format!("no message {id}")))
 }
 
