@@ -48,6 +48,9 @@ pub fn with_database(url: &str, database: &str) -> String {
     }
 }
 
+/// Named after the migrations it holds: their names, and their SQL as it is in the workspace's
+/// `migrations/<schema>/` (so editing an up.sql while iterating gets a fresh template, not a stale
+/// one built from the previous text; the old ones stay until `make clean-db`).
 fn template_name(def: &ServiceDef) -> String {
     let mut hasher = DefaultHasher::new();
     for set in def.migrations {
@@ -55,10 +58,14 @@ fn template_name(def: &ServiceDef) -> String {
         for migration in
             MigrationSource::<diesel::pg::Pg>::migrations(&set.migrations).expect("embedded migrations load")
         {
-            migration.name().to_string().hash(&mut hasher);
+            let name = migration.name().to_string();
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations").join(set.schema);
+            for file in ["up.sql", "down.sql"] {
+                std::fs::read(dir.join(&name).join(file)).unwrap_or_default().hash(&mut hasher);
+            }
+            name.hash(&mut hasher);
         }
     }
-    // The hash covers migration names; a changed up.sql under the same name needs `make clean-db`.
     format!("meridian_tpl_{}_{:x}", def.name, hasher.finish())
 }
 
