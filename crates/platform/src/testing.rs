@@ -55,11 +55,11 @@ fn template_name(def: &ServiceDef) -> String {
     let mut hasher = DefaultHasher::new();
     for set in def.migrations {
         set.schema.hash(&mut hasher);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations").join(set.schema);
         for migration in
             MigrationSource::<diesel::pg::Pg>::migrations(&set.migrations).expect("embedded migrations load")
         {
             let name = migration.name().to_string();
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations").join(set.schema);
             for file in ["up.sql", "down.sql"] {
                 std::fs::read(dir.join(&name).join(file)).unwrap_or_default().hash(&mut hasher);
             }

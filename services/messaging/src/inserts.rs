@@ -79,9 +79,14 @@ fn store(database: &Database, batch: Vec<Pending>) {
             }
         }
     }
-    for (row, reply) in rows.into_iter().zip(replies) {
-        let stored = database.run_here(|conn| insert(conn, std::slice::from_ref(&row)));
-        let _ = reply.send(stored.and_then(|mut rows| rows.pop().ok_or_else(|| ApiError::internal("no row returned"))));
+    for (row, reply) in rows.iter().zip(replies) {
+        let one = std::slice::from_ref(row);
+        match database.run_here(|conn| insert(conn, one)) {
+            Ok(stored) => answer(vec![reply], one, stored),
+            Err(err) => {
+                let _ = reply.send(Err(err));
+            }
+        }
     }
 }
 

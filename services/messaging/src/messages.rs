@@ -258,8 +258,9 @@ pub fn check_related(conn: &mut PgConnection, caller: &Caller, related: Uuid) ->
     related_visible(conn, related, caller.visible_parties().as_deref())
 }
 
-pub fn get(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<Message> {
-    Ok(Message::from(&find_visible(conn, id, caller.visible_parties().as_deref(), false)?))
+/// The message `id` as stored (its `json` is what the API answers), if `caller` may see it.
+pub fn get(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<MessageRow> {
+    find_visible(conn, id, caller.visible_parties().as_deref(), false)
 }
 
 /// An ISO 8601 instant with an offset, as the client wrote it.
@@ -294,7 +295,7 @@ fn set_once(
 }
 
 /// Applies a PATCH under a row lock, enforcing the state flow.
-pub fn patch(conn: &mut PgConnection, caller: &Caller, id: Uuid, patch: MessagePatch) -> ApiResult<Message> {
+pub fn patch(conn: &mut PgConnection, caller: &Caller, id: Uuid, patch: MessagePatch) -> ApiResult<MessageRow> {
     let nothing = patch.retrieved.is_none()
         && patch.confirmed.is_none()
         && patch.confirmed_by.is_none()
@@ -350,7 +351,7 @@ pub fn patch(conn: &mut PgConnection, caller: &Caller, id: Uuid, patch: MessageP
             ))
             .returning(MessageRow::as_returning())
             .get_result(conn)?;
-        Ok(Message::from(&row))
+        Ok(row)
     })
 }
 
@@ -549,13 +550,13 @@ pub fn received_since(
     caller: &Caller,
     receiver: &str,
     after: Uuid,
-) -> ApiResult<Vec<Message>> {
+) -> ApiResult<Vec<MessageRow>> {
     let parties = caller.visible_parties();
     let Ok(anchor) = find_visible(conn, after, parties.as_deref(), false) else {
         return Ok(Vec::new());
     };
     let mut query = messages::table
-        .select(Message::as_select())
+        .select(MessageRow::as_select())
         .filter(messages::receiver.eq(receiver.to_owned()))
         .filter(
             messages::created

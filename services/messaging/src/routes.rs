@@ -16,7 +16,7 @@ use crate::activations::{self, ActivationSummary, Attempt, DeviceActivation, Pat
 use crate::auth::{self, Caller, CallerKind, Metadata, scope};
 use crate::directory::{self, Clinician, ClinicianPatch, Device, DevicePatch, NewClinician, NewDevice};
 use crate::idempotency;
-use crate::messages::{self, ListFilter, Message, MessagePatch, NewMessage};
+use crate::messages::{self, ListFilter, Message, MessagePatch, MessageRow, NewMessage};
 use crate::state::State;
 
 type Data = web::Data<Platform>;
@@ -61,13 +61,18 @@ async fn create_message(
         let who = caller.clone();
         platform.db.run(move |conn| messages::check_related(conn, &who, related)).await?;
     }
-    let message = Message::from(&state.inserts.insert(row).await?);
+    let stored = state.inserts.insert(row).await?;
     state.metrics.messages_created.inc();
     if let Some(key) = key {
-        let value = serde_json::to_value(&message).map_err(ApiError::internal)?;
+        let value = serde_json::from_str(&stored.json).map_err(ApiError::internal)?;
         idempotency::store(platform, caller.key(), route, key, fingerprint, StatusCode::OK, value).await?;
     }
-    Ok(HttpResponse::Ok().json(message))
+    Ok(message_response(stored))
+}
+
+/// A single message answered as stored: its `json` is serde's encoding of it, written with the row.
+fn message_response(row: MessageRow) -> HttpResponse {
+    HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(row.json)
 }
 
 /// Send a message.
@@ -120,8 +125,7 @@ pub async fn post_message_v1(
 pub async fn get_message(platform: Data, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     caller.require(&[scope::READ_MESSAGE, scope::READ_MESSAGE_ALL, scope::READ_ANY_MESSAGE_ALL])?;
     let id = id.into_inner();
-    let message = platform.db.run(move |conn| messages::get(conn, &caller, id)).await?;
-    Ok(HttpResponse::Ok().json(message))
+    Ok(message_response(platform.db.run(move |conn| messages::get(conn, &caller, id)).await?))
 }
 
 /// Mark a message retrieved, confirmed or cancelled, or relate it to another.
@@ -139,8 +143,7 @@ pub async fn patch_message(
     caller.require(&[scope::WRITE_MESSAGE, scope::WRITE_MESSAGE_ALL])?;
     let id = id.into_inner();
     let body = body.into_inner();
-    let message = platform.db.run(move |conn| messages::patch(conn, &caller, id, body)).await?;
-    Ok(HttpResponse::Ok().json(message))
+    Ok(message_response(platform.db.run(move |conn| messages::patch(conn, &caller, id, body)).await?))
 }
 
 /// `?limit=&offset=`: newest first; `X-Next-Offset` and `Link: <...>; rel="next"` when more remain.

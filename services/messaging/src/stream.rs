@@ -9,7 +9,7 @@ use meridian_platform::Platform;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::auth::Caller;
-use crate::messages::{self, Message};
+use crate::messages::{self, MessageRow};
 use crate::notify::Notice;
 use crate::routes::KEEP_ALIVE;
 
@@ -20,14 +20,14 @@ struct Cursor {
     receiver: String,
     started: bool,
     /// Messages missed before a reconnection (`Last-Event-ID`), sent first.
-    backlog: VecDeque<Message>,
+    backlog: VecDeque<MessageRow>,
     /// Their ids, so a live notice of the same message is not sent twice.
     replayed: HashSet<uuid::Uuid>,
 }
 
-fn event(message: &Message) -> Option<Bytes> {
-    let json = serde_json::to_string(message).ok()?;
-    Some(Bytes::from(format!("event: message\nid: {}\ndata: {json}\n\n", message.uuid)))
+/// One message as an event; its data is the message's stored JSON, as a GET answers it.
+fn event(message: &MessageRow) -> Bytes {
+    Bytes::from(format!("event: message\nid: {}\ndata: {}\n\n", message.uuid, message.json))
 }
 
 /// `event: message` for each new message to `receiver` the caller may see (after `backlog`, the
@@ -38,7 +38,7 @@ pub fn messages(
     platform: Arc<Platform>,
     caller: Caller,
     receiver: String,
-    backlog: Vec<Message>,
+    backlog: Vec<MessageRow>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
     let replayed = backlog.iter().map(|m| m.uuid).collect();
     let cursor = Cursor { rx, platform, caller, receiver, started: false, backlog: backlog.into(), replayed };
@@ -47,10 +47,8 @@ pub fn messages(
             cursor.started = true;
             return Some((Ok(Bytes::from_static(b": connected\nretry: 3000\n\n")), cursor));
         }
-        while let Some(message) = cursor.backlog.pop_front() {
-            if let Some(bytes) = event(&message) {
-                return Some((Ok(bytes), cursor));
-            }
+        if let Some(message) = cursor.backlog.pop_front() {
+            return Some((Ok(event(&message)), cursor));
         }
         loop {
             match tokio::time::timeout(KEEP_ALIVE, cursor.rx.recv()).await {
@@ -62,10 +60,8 @@ pub fn messages(
                 Ok(Ok(notice)) if notice.receiver == cursor.receiver && !cursor.replayed.contains(&notice.uuid) => {
                     let caller = cursor.caller.clone();
                     let found = cursor.platform.db.run(move |conn| messages::get(conn, &caller, notice.uuid)).await;
-                    if let Ok(message) = found
-                        && let Some(bytes) = event(&message)
-                    {
-                        return Some((Ok(bytes), cursor));
+                    if let Ok(message) = found {
+                        return Some((Ok(event(&message)), cursor));
                     }
                 }
                 Ok(Ok(_)) => {}
